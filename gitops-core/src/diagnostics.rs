@@ -1,0 +1,1 @@
+//! Diagnostics for real-world mistakes in Argo CD YAML (filled in below).

@@ -1,0 +1,1 @@
+//! In-memory implementations of the engine traits for tests, examples and the CLI.
