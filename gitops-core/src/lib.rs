@@ -37,7 +37,7 @@
 //! let syncer = Syncer::new(cluster.clone().into_shared(), std::sync::Arc::new(health_fn(|_| Ok(None))))
 //!     .with_waiter(cluster.ticker());
 //! let result = futures::executor::block_on(syncer.sync(&app, desired, &SyncOptions::default())).unwrap();
-//! assert_eq!(result.sync_status, SyncStatusCode::Synced);
+//! assert_eq!(result.comparison.sync_status, SyncStatusCode::Synced);
 //! let cm = futures::executor::block_on(cluster.try_get(&ObjectRef::new("", "ConfigMap", Some("demo"), "settings")))
 //!     .unwrap();
 //! assert!(cm.is_some());
@@ -46,6 +46,7 @@
 
 pub mod diagnostics;
 pub mod engine;
+pub mod health;
 pub mod load;
 pub mod model;
 mod object;

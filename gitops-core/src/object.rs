@@ -125,6 +125,9 @@ pub enum ObjectError {
     },
 }
 
+/// `apiVersion` prefix of kustomization files, which need no `metadata.name`.
+const KUSTOMIZE_GROUP_PREFIX: &str = "kustomize.config.k8s.io/";
+
 /// Describes a JSON value's type for messages.
 pub(crate) fn value_kind(v: &Value) -> &'static str {
     match v {
@@ -157,6 +160,8 @@ impl Object {
     ///
     /// A valid object is a mapping with a non-empty string `apiVersion` and `kind`, a mapping
     /// `metadata`, and a non-empty `metadata.name` or `metadata.generateName`.
+    /// The one exception is a kustomization file (`apiVersion: kustomize.config.k8s.io/…`), for
+    /// which Kustomize requires neither `metadata` nor a name; its name is then `""`.
     pub fn from_value(value: Value) -> Result<Self, ObjectError> {
         let map = value.as_object().ok_or(ObjectError::NotAMapping {
             found: value_kind(&value),
@@ -182,7 +187,14 @@ impl Object {
                 }
             }
         }
+        // A kustomization file (`kustomize.config.k8s.io` Kustomization/Component) is build input,
+        // never applied to a cluster, and Kustomize does not require a name or metadata for it.
+        let kustomize_file = map
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.starts_with(KUSTOMIZE_GROUP_PREFIX));
         let meta = match map.get("metadata") {
+            None | Some(Value::Null) if kustomize_file => return Ok(Object(value)),
             None | Some(Value::Null) => return Err(ObjectError::MissingField { field: "metadata" }),
             Some(Value::Object(m)) => m,
             Some(_) => {
@@ -193,7 +205,7 @@ impl Object {
             }
         };
         let has = |k: &str| meta.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
-        if !has("name") && !has("generateName") {
+        if !has("name") && !has("generateName") && !kustomize_file {
             if meta.get("name").is_some_and(|v| !v.is_string() && !v.is_null()) {
                 return Err(ObjectError::WrongType {
                     field: "metadata.name",

@@ -428,34 +428,23 @@ impl ClusterBackend for SharedClusterBackend {
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities_dyn()
     }
-    fn scope(&self, kind: &GroupKind) -> impl Future<Output = Result<Option<Scope>, EngineError>> + Send {
-        async move { (**self).scope_dyn(kind).await }
+    async fn scope(&self, kind: &GroupKind) -> Result<Option<Scope>, EngineError> {
+        (**self).scope_dyn(kind).await
     }
-    fn try_get(&self, obj: &ObjectRef) -> impl Future<Output = Result<Option<Object>, EngineError>> + Send {
-        async move { (**self).try_get_dyn(obj).await }
+    async fn try_get(&self, obj: &ObjectRef) -> Result<Option<Object>, EngineError> {
+        (**self).try_get_dyn(obj).await
     }
-    fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Vec<Object>, EngineError>> + Send {
-        async move { (**self).list_dyn(query).await }
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Object>, EngineError> {
+        (**self).list_dyn(query).await
     }
-    fn apply(
-        &self,
-        obj: &Object,
-        opts: &ApplyOptions,
-    ) -> impl Future<Output = Result<Applied, EngineError>> + Send {
-        async move { (**self).apply_dyn(obj, opts).await }
+    async fn apply(&self, obj: &Object, opts: &ApplyOptions) -> Result<Applied, EngineError> {
+        (**self).apply_dyn(obj, opts).await
     }
-    fn delete(
-        &self,
-        obj: &ObjectRef,
-        opts: &DeleteOptions,
-    ) -> impl Future<Output = Result<DeleteOutcome, EngineError>> + Send {
-        async move { (**self).delete_dyn(obj, opts).await }
+    async fn delete(&self, obj: &ObjectRef, opts: &DeleteOptions) -> Result<DeleteOutcome, EngineError> {
+        (**self).delete_dyn(obj, opts).await
     }
-    fn watch(
-        &self,
-        query: &ListQuery,
-    ) -> impl Future<Output = Result<BoxStream<'static, WatchEvent>, EngineError>> + Send {
-        async move { (**self).watch_dyn(query).await }
+    async fn watch(&self, query: &ListQuery) -> Result<BoxStream<'static, WatchEvent>, EngineError> {
+        (**self).watch_dyn(query).await
     }
 }
 

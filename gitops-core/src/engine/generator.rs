@@ -73,12 +73,8 @@ impl Generator for SharedGenerator {
     fn key(&self) -> &str {
         (**self).key_dyn()
     }
-    fn generate(
-        &self,
-        ctx: &GeneratorContext,
-        spec: &Value,
-    ) -> impl Future<Output = Result<Vec<Params>, EngineError>> + Send {
-        async move { (**self).generate_dyn(ctx, spec).await }
+    async fn generate(&self, ctx: &GeneratorContext, spec: &Value) -> Result<Vec<Params>, EngineError> {
+        (**self).generate_dyn(ctx, spec).await
     }
 }
 

@@ -25,12 +25,14 @@ mod appset;
 mod meta;
 mod project;
 mod status;
+mod validate;
 
 pub use application::*;
 pub use appset::*;
 pub use meta::ObjectMeta;
 pub use project::*;
 pub use status::*;
+pub use validate::*;
 
 use crate::object::Object;
 

@@ -1,1 +1,0 @@
-//! Sync planning and execution.

@@ -1,0 +1,5 @@
+//! Integration tests of gitops-core.
+
+mod conformance_memory;
+mod diagnostics;
+mod model;
