@@ -16,7 +16,10 @@ use gitops_core::testing::MemoryCluster;
 use gitops_core::{Object, SyncStatusCode};
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// One app's manifests: a mix of kinds, Deployments and a StatefulSet in wave 1.
@@ -24,10 +27,12 @@ fn manifests(app: usize, objects: usize) -> String {
     let mut out = String::new();
     for i in 0..objects {
         let doc = match i % 10 {
-            0 | 1 | 2 | 3 => format!(
+            0..=3 => format!(
                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}, labels: {{app: a{app}}}}}\ndata: {{key: value-{i}, other: \"{app}\"}}\n"
             ),
-            4 | 5 => format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s-{i}}}\nstringData: {{password: p{i}}}\n"),
+            4 | 5 => format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{name: s-{i}}}\nstringData: {{password: p{i}}}\n"
+            ),
             6 | 7 => format!(
                 "apiVersion: v1\nkind: Service\nmetadata: {{name: svc-{i}}}\nspec: {{selector: {{app: a{app}}}, ports: [{{port: 80, targetPort: 8080}}]}}\n"
             ),
@@ -56,7 +61,10 @@ fn application(app: usize) -> Application {
 
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn main() {
@@ -66,7 +74,7 @@ fn main() {
 
     let t = Instant::now();
     let texts: Vec<String> = (0..apps).map(|a| manifests(a, per_app)).collect();
-    let gen = t.elapsed();
+    let generate = t.elapsed();
 
     let t = Instant::now();
     let loaded: Vec<(Application, Vec<Object>)> = texts
@@ -89,9 +97,12 @@ fn main() {
 
     let cluster = MemoryCluster::new();
     let clock = cluster.clone();
-    let syncer = Syncer::new(cluster.clone().into_shared(), Arc::new(gitops_health::BuiltinHealth::default()))
-        .with_waiter(cluster.ticker())
-        .with_clock(Arc::new(move || clock.now()));
+    let syncer = Syncer::new(
+        cluster.clone().into_shared(),
+        Arc::new(gitops_health::BuiltinHealth),
+    )
+    .with_waiter(cluster.ticker())
+    .with_clock(Arc::new(move || clock.now()));
     let opts = SyncOptions::default().wait_for_health(false);
     let t = Instant::now();
     let mut failed = 0;
@@ -113,7 +124,9 @@ fn main() {
         for (app, objs) in loaded.iter().step_by((apps / 20).max(1)) {
             let p = block_on(syncer.prepare(app, objs.clone(), &opts)).expect("prepare");
             let cmp = block_on(syncer.compare(app, p, &opts)).expect("compare");
-            if cmp.sync_status == SyncStatusCode::Synced && syncer.app_health(app, &cmp).status == HealthCode::Healthy {
+            if cmp.sync_status == SyncStatusCode::Synced
+                && syncer.app_health(app, &cmp).status == HealthCode::Healthy
+            {
                 healthy += 1;
             }
         }
@@ -123,11 +136,18 @@ fn main() {
     }
     let settle = t.elapsed();
 
-    println!("generate:  {:>9.3} s", gen.as_secs_f64());
-    println!("load:      {:>9.3} s  ({} objects)", load.as_secs_f64(), apps * per_app);
+    println!("generate:  {:>9.3} s", generate.as_secs_f64());
+    println!(
+        "load:      {:>9.3} s  ({} objects)",
+        load.as_secs_f64(),
+        apps * per_app
+    );
     println!("plan:      {:>9.3} s  ({tasks} tasks)", planning.as_secs_f64());
     println!("sync:      {:>9.3} s  ({failed} failed)", sync.as_secs_f64());
-    println!("settle:    {:>9.3} s  ({ticks} ticks until sampled apps were Healthy: {healthy})", settle.as_secs_f64());
+    println!(
+        "settle:    {:>9.3} s  ({ticks} ticks until sampled apps were Healthy: {healthy})",
+        settle.as_secs_f64()
+    );
     println!("objects in cluster: {}", cluster.objects().len());
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS:  {:>9.1} MiB", kib as f64 / 1024.0);

@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock = cluster.clone();
     let syncer = Syncer::new(
         cluster.clone().into_shared(),
-        Arc::new(gitops_health::BuiltinHealth::default()),
+        Arc::new(gitops_health::BuiltinHealth),
     )
     .with_waiter(cluster.ticker())
     .with_clock(Arc::new(move || clock.now()));

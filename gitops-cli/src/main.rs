@@ -170,7 +170,7 @@ fn cmd_sync(
     let clock_cluster = cluster.clone();
     let syncer = Syncer::new(
         cluster.clone().into_shared(),
-        Arc::new(gitops_health::BuiltinHealth::default()),
+        Arc::new(gitops_health::BuiltinHealth),
     )
     .with_waiter(cluster.ticker())
     .with_progress(progress)

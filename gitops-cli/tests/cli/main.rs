@@ -1,5 +1,7 @@
 //! End-to-end tests of the `gitops` binary on the seed repository and on bad input.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -145,7 +147,7 @@ fn text_output_shows_tree_waves_and_table() {
         .lines()
         .skip_while(|l| !l.starts_with("APP "))
         .collect::<Vec<_>>();
-    assert_eq!(table.len() >= 6, true, "{s}");
+    assert!(table.len() >= 6, "{s}");
     for app in ["root-app", "environment-dev", "postgres", "api", "worker"] {
         let row = table
             .iter()

@@ -716,7 +716,7 @@ impl Syncer {
                 "one or more objects failed to apply (dry run): {}",
                 msgs.join("; ")
             );
-            return Ok(self
+            return self
                 .finish(
                     app,
                     cmp,
@@ -728,7 +728,7 @@ impl Syncer {
                     started_at,
                     false,
                 )
-                .await?);
+                .await;
         }
         if opts.dry_run {
             for t in plan.tasks() {
@@ -741,7 +741,7 @@ impl Syncer {
                 };
                 results.push(result_for(&t.object, code, msg, t.phase, t.hook));
             }
-            return Ok(self
+            return self
                 .finish(
                     app,
                     cmp,
@@ -753,7 +753,7 @@ impl Syncer {
                     started_at,
                     false,
                 )
-                .await?);
+                .await;
         }
 
         let multi_step = plan.is_multi_step();
@@ -869,19 +869,18 @@ impl Syncer {
             phase = OperationPhase::Succeeded;
             message = "successfully synced (all tasks run)".to_owned();
         }
-        Ok(self
-            .finish(
-                app,
-                cmp,
-                opts,
-                phase,
-                message,
-                results,
-                changes,
-                started_at,
-                phase == OperationPhase::Succeeded,
-            )
-            .await?)
+        self.finish(
+            app,
+            cmp,
+            opts,
+            phase,
+            message,
+            results,
+            changes,
+            started_at,
+            phase == OperationPhase::Succeeded,
+        )
+        .await
     }
 
     async fn dry_run_plan(&self, plan: &SyncPlan) -> Vec<(Task, EngineError)> {

@@ -1,6 +1,6 @@
 //! [`MemoryCluster`]: the simulated cluster's store, deletion and garbage collection, watch and persistence.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -370,12 +370,7 @@ impl ClusterBackend for MemoryCluster {
     async fn list(&self, query: &ListQuery) -> Result<Vec<Object>, EngineError> {
         let mut st = self.lock();
         st.calls.lists += 1;
-        Ok(st
-            .objects
-            .values()
-            .filter(|o| query.matches(o))
-            .cloned()
-            .collect())
+        Ok(st.matching(query))
     }
 
     async fn apply(&self, obj: &Object, opts: &ApplyOptions) -> Result<Applied, EngineError> {
@@ -418,12 +413,25 @@ impl ClusterBackend for MemoryCluster {
     }
 }
 
+/// The application instances an object is tracked by: the app named in its tracking-id
+/// annotation and the one in its instance label (the two may differ).
+fn tracking_instances(obj: &Object) -> impl Iterator<Item = &str> {
+    let by_annotation = crate::engine::tracked_app(obj, crate::engine::TrackingMethod::Annotation);
+    let by_label = crate::engine::tracked_app(obj, crate::engine::TrackingMethod::Label);
+    by_annotation
+        .into_iter()
+        .chain(by_label.filter(|l| Some(*l) != by_annotation))
+}
+
 /// The shared state behind a [`MemoryCluster`].
 pub(super) struct State {
     /// Every object, in list order.
     pub(super) objects: BTreeMap<ObjectRef, Object>,
     /// `metadata.uid` → object, for garbage collection.
     pub(super) uids: HashMap<String, ObjectRef>,
+    /// Application instance (from the tracking annotation or the instance label) → objects it
+    /// tracks, so that listing an application's objects does not scan the whole store.
+    tracked: HashMap<String, BTreeSet<ObjectRef>>,
     /// Simulated time, Unix seconds.
     pub(super) clock: i64,
     /// Ticks run so far.
@@ -457,6 +465,7 @@ impl State {
         let mut st = State {
             objects: BTreeMap::new(),
             uids: HashMap::new(),
+            tracked: HashMap::new(),
             clock: EPOCH,
             ticks: 0,
             rv: 0,
@@ -515,7 +524,68 @@ impl State {
             self.uids.insert(uid.to_owned(), key.clone());
         }
         self.emit(WatchEvent::Applied(obj.clone()));
-        self.objects.insert(key, obj);
+        self.insert_object(key, obj);
+    }
+
+    /// Inserts or replaces an object, keeping the tracking index up to date.
+    fn insert_object(&mut self, key: ObjectRef, obj: Object) {
+        for app in tracking_instances(&obj) {
+            self.tracked
+                .entry(app.to_owned())
+                .or_default()
+                .insert(key.clone());
+        }
+        if let Some(old) = self.objects.insert(key.clone(), obj) {
+            let now: Vec<String> = self
+                .objects
+                .get(&key)
+                .map(|o| tracking_instances(o).map(str::to_owned).collect())
+                .unwrap_or_default();
+            for app in tracking_instances(&old) {
+                if !now.iter().any(|n| n == app) {
+                    self.untrack(app, &key);
+                }
+            }
+        }
+    }
+
+    /// Removes an object, keeping the tracking index up to date.
+    fn remove_object(&mut self, key: &ObjectRef) -> Option<Object> {
+        let obj = self.objects.remove(key)?;
+        for app in tracking_instances(&obj) {
+            self.untrack(app, key);
+        }
+        Some(obj)
+    }
+
+    fn untrack(&mut self, app: &str, key: &ObjectRef) {
+        if let Some(set) = self.tracked.get_mut(app) {
+            set.remove(key);
+            if set.is_empty() {
+                self.tracked.remove(app);
+            }
+        }
+    }
+
+    /// Objects matching `query`, in list order; uses the tracking index when the query names an app.
+    fn matching(&self, query: &ListQuery) -> Vec<Object> {
+        match &query.tracked_by {
+            Some((app, _)) => self
+                .tracked
+                .get(app)
+                .into_iter()
+                .flatten()
+                .filter_map(|k| self.objects.get(k))
+                .filter(|o| query.matches(o))
+                .cloned()
+                .collect(),
+            None => self
+                .objects
+                .values()
+                .filter(|o| query.matches(o))
+                .cloned()
+                .collect(),
+        }
     }
 
     /// Stores a changed object under a new resourceVersion.
@@ -765,7 +835,7 @@ impl State {
 
     /// Removes an object at once, tells watchers, and garbage-collects what depended on it.
     fn remove_now(&mut self, key: &ObjectRef) {
-        let Some(mut obj) = self.objects.remove(key) else {
+        let Some(mut obj) = self.remove_object(key) else {
             return;
         };
         let uid = obj.uid().map(str::to_owned);
@@ -927,6 +997,7 @@ impl State {
         let mut st = State {
             objects: BTreeMap::new(),
             uids: HashMap::new(),
+            tracked: HashMap::new(),
             clock: saved.clock,
             ticks: saved.ticks,
             rv: saved.resource_version,
@@ -957,7 +1028,7 @@ impl State {
             if let Some(uid) = obj.uid() {
                 st.uids.insert(uid.to_owned(), key.clone());
             }
-            st.objects.insert(key, obj);
+            st.insert_object(key, obj);
         }
         st
     }
