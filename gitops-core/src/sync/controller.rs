@@ -12,13 +12,14 @@ use crate::engine::{
     ResolveContext, SharedRenderer, SharedSourceResolver,
 };
 use crate::model::{
-    AppHealthStatus, Application, ApplicationStatus, OperationPhase, RevisionHistory, SyncStatus,
+    AppHealthStatus, Application, ApplicationStatus, OperationPhase, OperationState, RevisionHistory, SyncStatus,
     SyncStatusCode, is_application,
 };
 use crate::object::{Object, ObjectRef};
 
 use super::compare::FieldDiff;
-use super::{Change, ChildApps, SOURCE_FILE_ANNOTATION, SyncError, SyncOptions, Syncer};
+use super::exec::OperationSink;
+use super::{Change, ChildApps, Comparison, SOURCE_FILE_ANNOTATION, SyncError, SyncOptions, Syncer};
 
 /// One Application of a tree, rendered and checked.
 #[derive(Debug, Clone)]
@@ -116,10 +117,145 @@ pub enum ControllerError {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ReconcileOptions {
-    /// Sync options.
+    /// Sync options for the root app (a manual sync); child apps follow their own sync policy.
     pub sync: SyncOptions,
-    /// Sync even when the app is in sync.
+    /// Sync the root even when it is in sync.
     pub force: bool,
+    /// Sync child apps manually too (like the root), instead of by their automated policy.
+    pub force_children: bool,
+}
+
+/// What the controller does with one app.
+#[derive(Debug)]
+enum Decision {
+    /// Run (or resume) an operation.
+    Sync { state: Option<OperationState>, sopts: SyncOptions },
+    /// No operation; the reason is reported.
+    Skip(String),
+}
+
+/// Self-heal backoff (Argo CD's defaults): 2 s, ×3, capped at 300 s; the first attempt is immediate.
+fn self_heal_delay(attempts: i64) -> i64 {
+    if attempts <= 0 {
+        return 0;
+    }
+    let mut d: i64 = 2;
+    for _ in 1..attempts {
+        d = (d * 3).min(300);
+    }
+    d.min(300)
+}
+
+/// Decides whether to sync an app, following Argo CD's automated-sync rules (spec/sync.md §4).
+fn decide(
+    app: &Application,
+    cmp: &Comparison,
+    live: Option<&ApplicationStatus>,
+    manual: bool,
+    opts: &ReconcileOptions,
+    rev: &str,
+    now: i64,
+) -> Decision {
+    let last = live.and_then(|s| s.operation_state.as_ref());
+    // An operation a previous controller left running is resumed from its persisted state.
+    if let Some(op) = last.filter(|o| o.phase == OperationPhase::Running) {
+        let sopts = SyncOptions {
+            prune: op.operation.sync.as_ref().map(|s| s.prune),
+            resources: op.operation.sync.as_ref().map(|s| s.resources.clone()).unwrap_or_default(),
+            retry: op.operation.retry.clone(),
+            automated: op.operation.initiated_by.as_ref().is_some_and(|i| i.automated),
+            ..opts.sync.clone()
+        };
+        return Decision::Sync { state: Some(op.clone()), sopts };
+    }
+    if manual {
+        if cmp.sync_status == SyncStatusCode::Synced && !opts.force {
+            return Decision::Skip(String::new());
+        }
+        let retry = opts.sync.retry.clone().or_else(|| app.spec.sync_policy.as_ref().and_then(|p| p.retry.clone()));
+        return Decision::Sync { state: None, sopts: SyncOptions { retry, ..opts.sync.clone() } };
+    }
+    if !app.is_automated() {
+        return Decision::Skip(if cmp.sync_status == SyncStatusCode::Synced {
+            String::new()
+        } else {
+            "out of sync; automated sync is off".to_owned()
+        });
+    }
+    if cmp.sync_status != SyncStatusCode::OutOfSync {
+        return Decision::Skip(String::new());
+    }
+    let auto = app.spec.sync_policy.as_ref().and_then(|p| p.automated.clone()).unwrap_or_default();
+    let prune = auto.prune == Some(true);
+    let not_synced: Vec<&crate::model::ResourceStatus> =
+        cmp.resources.iter().filter(|r| r.status != SyncStatusCode::Synced).collect();
+    if !prune && !not_synced.is_empty() && not_synced.iter().all(|r| r.requires_pruning) {
+        return Decision::Skip("auto-sync skipped: only pruning is needed and automated prune is off".to_owned());
+    }
+    if prune && auto.allow_empty != Some(true) && !cmp.resources.is_empty() && cmp.resources.iter().all(|r| r.requires_pruning) {
+        return Decision::Skip("auto-sync refused: it would wipe out all resources (allowEmpty is off)".to_owned());
+    }
+    let attempted = last.is_some_and(|o| {
+        o.sync_result.as_ref().is_none_or(|r| r.revision == rev) && o.operation.sync.as_ref().and_then(|s| s.revision.as_deref()) == Some(rev)
+    });
+    let retry = app.spec.sync_policy.as_ref().and_then(|p| p.retry.clone()).or(Some(crate::model::RetryStrategy {
+        limit: 5,
+        ..Default::default()
+    }));
+    let base = SyncOptions { prune: Some(prune), automated: true, retry, ..opts.sync.clone() };
+    match last {
+        Some(op) if attempted && op.phase != OperationPhase::Succeeded => {
+            Decision::Skip(format!("Failed last sync attempt to {rev}: {}", op.message))
+        }
+        Some(op) if attempted => {
+            if auto.self_heal != Some(true) {
+                return Decision::Skip("out of sync; self-heal is off".to_owned());
+            }
+            let attempts = op.operation.sync.as_ref().and_then(|s| s.auto_heal_attempts_count).unwrap_or(0);
+            let since = op.finished_at.as_deref().and_then(crate::time::parse_rfc3339).map(|f| now - f).unwrap_or(i64::MAX);
+            let wait = self_heal_delay(attempts) - since;
+            if wait > 0 {
+                return Decision::Skip(format!("self-heal backoff: next attempt in {wait}s"));
+            }
+            // A self-heal is selective: only what drifted, no hooks, no history.
+            let resources = not_synced
+                .iter()
+                .filter(|r| !r.requires_pruning || prune)
+                .map(|r| crate::model::SyncOperationResource {
+                    group: r.group.clone(),
+                    kind: r.kind.clone(),
+                    name: r.name.clone(),
+                    namespace: (!r.namespace.is_empty()).then(|| r.namespace.clone()),
+                })
+                .collect();
+            Decision::Sync { state: None, sopts: SyncOptions { resources, heal_attempt: Some(attempts + 1), ..base } }
+        }
+        _ => Decision::Sync { state: None, sopts: base },
+    }
+}
+
+/// Persists the operation state into the Application's `status.operationState` after each step.
+struct StatusSink<'a> {
+    controller: &'a AppController,
+    node: &'a AppNode,
+}
+
+impl OperationSink for StatusSink<'_> {
+    fn save<'b>(&'b self, state: &'b OperationState) -> BoxFuture<'b, ()> {
+        Box::pin(async move {
+            let backend = self.controller.syncer.backend();
+            let r = self.node.app.object_ref();
+            if let Ok(Some(mut live)) = backend.try_get(&r).await {
+                let mut status = live.status().cloned().unwrap_or_else(|| serde_json::json!({}));
+                if let (Some(m), Ok(v)) = (status.as_object_mut(), serde_json::to_value(state)) {
+                    m.insert("operationState".into(), v);
+                }
+                live.set_status(status);
+                // Best effort: a failed write is retried at the next step.
+                let _ = backend.apply(&live, &ApplyOptions::default()).await;
+            }
+        })
+    }
 }
 
 /// Renders and reconciles Applications, including App-of-Apps trees.
@@ -230,8 +366,10 @@ impl AppController {
             }
             match self.render(&node.app, &node.resolve) {
                 Ok((objs, rev)) => {
+                    // A local directory has no commit: name the revision after the rendered content,
+                    // so that an edit is a new revision (a sync with hooks) and not drift (self-heal).
+                    node.revision = if rev == "local" { content_revision(&objs) } else { rev };
                     node.objects = objs;
-                    node.revision = rev;
                 }
                 Err(e) => {
                     errors.push(format!("{label}: cannot render: {e}"));
@@ -380,50 +518,44 @@ impl AppController {
             };
             let mut sopts = opts.sync.clone();
             sopts.revision = node.revision.clone();
-            let prepared = self
-                .syncer
-                .prepare(app, node.objects.clone(), &sopts)
-                .await
-                .map_err(sync_err)?;
-            let cmp = self
-                .syncer
-                .compare(app, prepared, &sopts)
-                .await
-                .map_err(sync_err)?;
+            let prepared = self.syncer.prepare(app, node.objects.clone(), &sopts).await.map_err(sync_err)?;
+            let cmp = self.syncer.compare(app, prepared.clone(), &sopts).await.map_err(sync_err)?;
             let drift = cmp.diffs.clone();
-            let children = ChildReconciler {
-                controller: self,
-                node,
-                depth,
+            let live_status = self.live_status(node).await?;
+            let decision = decide(
+                app,
+                &cmp,
+                live_status.as_ref(),
+                depth == 0 || opts.force_children,
                 opts,
-                reports,
-            };
-            let (sync_status, health, op_state, changes) =
-                if cmp.sync_status != SyncStatusCode::Synced || opts.force {
+                &node.revision,
+                self.syncer.clock_now(),
+            );
+            let children = ChildReconciler { controller: self, node, depth, opts, reports };
+            let mut note = String::new();
+            let (sync_status, health, op_state, changes) = match decision {
+                Decision::Sync { state, sopts: extra } => {
+                    let so = SyncOptions { revision: node.revision.clone(), ..extra };
+                    let state = state.unwrap_or_else(|| self.syncer.new_operation(app, &so));
+                    let sink = StatusSink { controller: self, node };
                     let res = self
                         .syncer
-                        .run(app, cmp, &sopts, Some(&children))
+                        .run(app, prepared, state, &so, Some(&children), Some(&sink))
                         .await
                         .map_err(sync_err)?;
-                    (
-                        res.comparison.sync_status,
-                        res.health,
-                        Some(res.operation_state),
-                        res.changes,
-                    )
-                } else {
+                    (res.comparison.sync_status, res.health, Some(res.operation_state), res.changes)
+                }
+                Decision::Skip(reason) => {
+                    note = reason;
                     for child in &node.children {
                         self.reconcile_node(child, depth + 1, opts, reports).await?;
                     }
                     // Children's status may have changed the parent's health.
-                    let cmp = self
-                        .syncer
-                        .compare(app, cmp.desired, &sopts)
-                        .await
-                        .map_err(sync_err)?;
+                    let cmp = self.syncer.compare(app, cmp.desired, &sopts).await.map_err(sync_err)?;
                     let health = self.syncer.app_health(app, &cmp);
                     (cmp.sync_status, health, None, Vec::new())
-                };
+                }
+            };
             self.write_status(node, sync_status, &health, op_state.as_ref())
                 .await?;
             let mut r = reports.lock().unwrap_or_else(|e| e.into_inner());
@@ -431,12 +563,17 @@ impl AppController {
                 rep.sync_status = sync_status;
                 rep.health = health;
                 rep.operation = op_state.as_ref().map(|o| o.phase);
-                rep.message = op_state.as_ref().map(|o| o.message.clone()).unwrap_or_default();
+                rep.message = op_state.as_ref().map(|o| o.message.clone()).unwrap_or(note);
                 rep.drift = drift;
                 rep.changes = changes;
             }
             Ok(())
         })
+    }
+
+    async fn live_status(&self, node: &AppNode) -> Result<Option<ApplicationStatus>, ControllerError> {
+        let live = self.syncer.backend().try_get(&node.app.object_ref()).await?;
+        Ok(live.and_then(|l| l.status().and_then(|s| serde_json::from_value(s.clone()).ok())))
     }
 
     async fn write_status(
@@ -483,7 +620,8 @@ impl AppController {
             ..Default::default()
         });
         if let Some(op) = op {
-            if op.phase == OperationPhase::Succeeded {
+            let selective = op.operation.sync.as_ref().is_some_and(|s| !s.resources.is_empty() || s.dry_run);
+            if op.phase == OperationPhase::Succeeded && !selective {
                 let id = status.history.last().map(|h| h.id + 1).unwrap_or(0);
                 status.history.push(RevisionHistory {
                     id,
@@ -542,6 +680,18 @@ impl ChildApps for ChildReconciler<'_> {
             }
         })
     }
+}
+
+/// `local-<16 hex digits>`: a stable FNV-1a hash of the rendered objects.
+fn content_revision(objs: &[Object]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for o in objs {
+        for b in o.as_value().to_string().bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("local-{h:016x}")
 }
 
 /// Joins an error and its sources with `: `.

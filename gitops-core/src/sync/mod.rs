@@ -9,6 +9,7 @@
 
 pub mod compare;
 pub mod controller;
+pub mod exec;
 pub mod plan;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -16,21 +17,20 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::engine::{
-    ApplyOptions, ApplyOutcome, BoxFuture, ClusterBackend, DeleteOptions, EngineError, ErrorKind, HealthCode,
-    INSTANCE_LABEL, ListQuery, Propagation, Scope, SharedClusterBackend, SharedHealthCheck,
+    BoxFuture, ClusterBackend, EngineError, HealthCode, INSTANCE_LABEL, ListQuery, Scope, SharedClusterBackend,
+    SharedHealthCheck,
     TRACKING_ID_ANNOTATION, TrackingMethod,
 };
 use crate::model::{
     AppHealthStatus, Application, OperationPhase, OperationState, ResourceHealth, ResourceResult,
-    ResourceStatus, ResultCode, SyncOperation, SyncOperationResult, SyncPhase, SyncStatusCode,
-    is_application,
+    ResourceStatus, RetryStrategy, SyncOperationResource, SyncPhase, SyncStatusCode,
 };
 use crate::object::{GroupKind, Object, ObjectRef};
 
 use crate::health::aggregate::{ResourceHealthInput, aggregate};
 use crate::health::{WithAppHealth, resource_health};
 use compare::FieldDiff;
-use plan::{DeletePolicy, HookRole, SyncPlan, Task, TaskAction, delete_policies, hook_role};
+use plan::{HookRole, hook_role};
 
 /// Annotation a renderer may set to say which repository file an object came from. The sync
 /// engine removes it before applying (it is never stored in the cluster).
@@ -40,6 +40,17 @@ pub const SOURCE_FILE_ANNOTATION: &str = "gitops.rs/source-file";
 pub trait Waiter: Send + Sync + 'static {
     /// Waits one step.
     fn wait(&self) -> BoxFuture<'_, ()>;
+
+    /// Waits about `d` (retry backoff, wave delay). The default waits `ceil(d)` steps of one
+    /// second each, which is exact for the simulated cluster's ticker.
+    fn wait_for(&self, d: std::time::Duration) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let steps = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+            for _ in 0..steps {
+                self.wait().await;
+            }
+        })
+    }
 }
 
 /// A waiter that returns at once (for backends whose state changes by themselves between calls).
@@ -78,6 +89,17 @@ pub struct SyncOptions {
     pub control_namespace: String,
     /// Revision being synced (recorded in results; used in generated hook names).
     pub revision: String,
+    /// Selective sync: only these resources (no hooks run; Argo CD's rule).
+    pub resources: Vec<SyncOperationResource>,
+    /// Retry strategy for a failed operation (`spec.syncPolicy.retry`).
+    pub retry: Option<RetryStrategy>,
+    /// Whether automated sync started the operation.
+    pub automated: bool,
+    /// Extra wait between waves (Argo CD's `ARGOCD_SYNC_WAVE_DELAY`; 0 here because the wave gate
+    /// already waits for fresh, healthy status).
+    pub wave_delay: std::time::Duration,
+    /// For a self-heal operation: which attempt this is (`operation.sync.autoHealAttemptsCount`).
+    pub heal_attempt: Option<i64>,
 }
 
 impl Default for SyncOptions {
@@ -90,6 +112,11 @@ impl Default for SyncOptions {
             tracking: TrackingMethod::Annotation,
             control_namespace: "argocd".to_owned(),
             revision: "local".to_owned(),
+            resources: Vec::new(),
+            retry: None,
+            automated: false,
+            wave_delay: std::time::Duration::ZERO,
+            heal_attempt: None,
         }
     }
 }
@@ -123,6 +150,30 @@ impl SyncOptions {
     #[must_use]
     pub fn revision(mut self, rev: impl Into<String>) -> Self {
         self.revision = rev.into();
+        self
+    }
+    /// Selects resources (selective sync).
+    #[must_use]
+    pub fn resources(mut self, resources: Vec<SyncOperationResource>) -> Self {
+        self.resources = resources;
+        self
+    }
+    /// Sets the retry strategy.
+    #[must_use]
+    pub fn retry(mut self, retry: Option<RetryStrategy>) -> Self {
+        self.retry = retry;
+        self
+    }
+    /// Marks the operation as started by automated sync.
+    #[must_use]
+    pub fn automated(mut self, on: bool) -> Self {
+        self.automated = on;
+        self
+    }
+    /// Sets the delay between waves.
+    #[must_use]
+    pub fn wave_delay(mut self, d: std::time::Duration) -> Self {
+        self.wave_delay = d;
         self
     }
 }
@@ -173,7 +224,7 @@ pub enum SyncEvent {
 pub type ProgressFn = Arc<dyn Fn(&SyncEvent) + Send + Sync>;
 
 /// Result of comparing an app's desired objects with the cluster.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Comparison {
     /// Desired objects, placed in namespaces and tracked, hooks included.
     pub desired: Vec<Object>,
@@ -187,6 +238,19 @@ pub struct Comparison {
     pub diffs: Vec<(ObjectRef, Vec<FieldDiff>)>,
     /// The app's sync status.
     pub sync_status: SyncStatusCode,
+    /// Desired objects whose live counterpart is tracked by another application (Argo CD's
+    /// `SharedResourceWarning`), with that application's instance name.
+    pub shared: Vec<(ObjectRef, String)>,
+}
+
+impl Comparison {
+    /// The sync status of one resource, if it is part of the comparison.
+    pub fn status_of(&self, obj: &ObjectRef) -> Option<SyncStatusCode> {
+        self.resources
+            .iter()
+            .find(|r| r.group == obj.group && r.kind == obj.kind && r.name == obj.name && Some(r.namespace.as_str()) == obj.namespace.as_deref().or(Some("")))
+            .map(|r| r.status)
+    }
 }
 
 /// Result of a sync operation.
@@ -249,40 +313,6 @@ impl fmt::Debug for Syncer {
     }
 }
 
-fn kubectl_name(o: &ObjectRef) -> String {
-    let kind = o.kind.to_lowercase();
-    if o.group.is_empty() {
-        format!("{kind}/{}", o.name)
-    } else {
-        format!("{kind}.{}/{}", o.group, o.name)
-    }
-}
-
-fn result_for(
-    obj: &Object,
-    status: ResultCode,
-    message: String,
-    phase: SyncPhase,
-    hook: bool,
-) -> ResourceResult {
-    ResourceResult {
-        group: obj.group().to_owned(),
-        version: obj.version().to_owned(),
-        kind: obj.kind().to_owned(),
-        namespace: obj.namespace().unwrap_or("").to_owned(),
-        name: obj.name().to_owned(),
-        status,
-        message,
-        hook_type: hook.then_some(phase),
-        hook_phase: Some(match status {
-            ResultCode::SyncFailed => OperationPhase::Failed,
-            _ => OperationPhase::Succeeded,
-        }),
-        sync_phase: Some(phase),
-        images: Vec::new(),
-    }
-}
-
 /// The tracking id of an object for an app instance: `<app>:<group>/<kind>:<namespace>/<name>`.
 pub fn tracking_id(instance: &str, obj: &Object) -> String {
     format!(
@@ -335,6 +365,11 @@ impl Syncer {
     /// The health check.
     pub fn health_check(&self) -> &SharedHealthCheck {
         &self.health
+    }
+
+    /// The current time in Unix seconds (from the syncer's clock).
+    pub fn clock_now(&self) -> i64 {
+        (self.clock)()
     }
 
     /// The current time stamp.
@@ -459,10 +494,8 @@ impl Syncer {
         opts: &SyncOptions,
     ) -> Result<Comparison, SyncError> {
         let instance = app.instance_name(&opts.control_namespace);
-        let tracked = self
-            .backend
-            .list(&ListQuery::all().tracked_by(instance.clone(), opts.tracking))
-            .await?;
+        let query = ListQuery::all().tracked_by(instance.clone(), opts.tracking);
+        let tracked = self.retry_call(|| self.backend.list(&query)).await?;
         let mut live: BTreeMap<ObjectRef, Object> = BTreeMap::new();
         for o in tracked {
             live.insert(o.object_ref(), o);
@@ -471,6 +504,7 @@ impl Syncer {
         let mut diffs = Vec::new();
         let mut desired_refs = BTreeSet::new();
         let mut in_sync = true;
+        let mut shared = Vec::new();
         for d in &desired {
             let r = d.object_ref();
             let is_hook = matches!(hook_role(d), HookRole::Hook(_));
@@ -481,7 +515,12 @@ impl Syncer {
                 continue;
             }
             if !live.contains_key(&r) {
-                if let Some(o) = self.backend.try_get(&r).await? {
+                if let Some(o) = self.retry_call(|| self.backend.try_get(&r)).await? {
+                    if let Some(other) = crate::engine::tracked_app(&o, opts.tracking) {
+                        if other != instance {
+                            shared.push((r.clone(), other.to_owned()));
+                        }
+                    }
                     live.insert(r.clone(), o);
                 }
             }
@@ -529,11 +568,24 @@ impl Syncer {
             if desired_refs.contains(r) || !matches!(hook_role(l), HookRole::Resource) {
                 continue;
             }
-            // Only objects this app tracks are pruned (not untracked objects found by name).
-            if crate::engine::tracked_app(l, opts.tracking) != Some(instance.as_str()) {
+            // Only top-level objects this app tracks are pruned (not untracked objects found by
+            // name, not objects a controller owns), and with annotation tracking only when the
+            // tracking id names the object itself (a copied annotation does not count).
+            if crate::engine::tracked_app(l, opts.tracking) != Some(instance.as_str()) || !l.owner_uids().is_empty() {
                 continue;
             }
-            in_sync = false;
+            if opts.tracking != TrackingMethod::Label
+                && l.annotation(TRACKING_ID_ANNOTATION) != Some(tracking_id(&instance, l).as_str())
+            {
+                continue;
+            }
+            // `compare-options: IgnoreExtraneous` hides the "needs pruning" state from the app.
+            let ignore_extraneous = l
+                .annotation("argocd.argoproj.io/compare-options")
+                .is_some_and(|v| plan::csv(v).contains(&"IgnoreExtraneous"));
+            if !ignore_extraneous {
+                in_sync = false;
+            }
             to_prune.push(l.clone());
             resources.push(ResourceStatus {
                 group: l.group().to_owned(),
@@ -558,6 +610,7 @@ impl Syncer {
             } else {
                 SyncStatusCode::OutOfSync
             },
+            shared,
         })
     }
 
@@ -610,623 +663,8 @@ impl Syncer {
         children: Option<&dyn ChildApps>,
     ) -> Result<SyncResult, SyncError> {
         let prepared = self.prepare(app, desired, opts).await?;
-        let cmp = self.compare(app, prepared, opts).await?;
-        self.run(app, cmp, opts, children).await
-    }
-
-    /// Runs a sync operation from an existing comparison.
-    pub async fn run(
-        &self,
-        app: &Application,
-        cmp: Comparison,
-        opts: &SyncOptions,
-        children: Option<&dyn ChildApps>,
-    ) -> Result<SyncResult, SyncError> {
-        let started_at = self.now();
-        let started_unix = (self.clock)();
-        let name = app.metadata.name.clone();
-        let prune_enabled = opts.prune.unwrap_or_else(|| {
-            app.spec
-                .sync_policy
-                .as_ref()
-                .and_then(|p| p.automated.as_ref())
-                .and_then(|a| a.prune)
-                == Some(true)
-        });
-        let propagation = app
-            .sync_options()
-            .iter()
-            .find_map(|o| o.strip_prefix("PrunePropagationPolicy="))
-            .map(|v| match v.to_ascii_lowercase().as_str() {
-                "background" => Propagation::Background,
-                "orphan" => Propagation::Orphan,
-                _ => Propagation::Foreground,
-            })
-            .unwrap_or_default();
-
-        let mut desired = cmp.desired.clone();
-        // Hooks with only generateName get a deterministic name per operation.
-        let rev = &opts.revision;
-        let rev_part = if rev.len() >= 8 { &rev[..7] } else { rev.as_str() };
-        // CreateNamespace=true: add the destination namespace unless a manifest defines it.
-        let dest_ns = app.spec.destination.namespace().to_owned();
-        if app.has_sync_option("CreateNamespace", "true")
-            && !dest_ns.is_empty()
-            && !desired
-                .iter()
-                .any(|o| o.group().is_empty() && o.kind() == "Namespace" && o.name() == dest_ns)
-            && self
-                .backend
-                .try_get(&ObjectRef::new("", "Namespace", None, dest_ns.clone()))
-                .await?
-                .is_none()
-        {
-            let mut ns = Object::new("v1", "Namespace", None, &dest_ns);
-            if let Some(m) = app
-                .spec
-                .sync_policy
-                .as_ref()
-                .and_then(|p| p.managed_namespace_metadata.as_ref())
-            {
-                for (k, v) in &m.labels {
-                    ns.set_label(k, v);
-                }
-                for (k, v) in &m.annotations {
-                    ns.set_annotation(k, v);
-                }
-            }
-            // Not tracked, so never pruned (as in Argo CD); the planner moves it before the first
-            // task in that namespace.
-            desired.insert(0, ns);
-        }
-
-        let prune_last = app.has_sync_option("PruneLast", "true");
-        let mut plan = plan::plan(&desired, &cmp.to_prune, prune_last);
-        for w in &mut plan.waves {
-            for t in &mut w.tasks {
-                if t.hook && t.object.name().is_empty() {
-                    let prefix = t.object.generate_name().unwrap_or("hook-").to_owned();
-                    let n = format!(
-                        "{prefix}{}",
-                        format!("{rev_part}-{}-{started_unix}", t.phase).to_lowercase()
-                    );
-                    t.object.set_name(&n);
-                }
-            }
-        }
-        let mut results: Vec<ResourceResult> = Vec::new();
-        let mut changes: Vec<Change> = Vec::new();
-        let diffs: BTreeMap<ObjectRef, Vec<FieldDiff>> = cmp.diffs.iter().cloned().collect();
-
-        // Step 1: dry-run every apply, so a bad manifest fails the operation before anything changes.
-        let failures = self.dry_run_plan(&plan).await;
-        if !failures.is_empty() {
-            let mut msgs = Vec::new();
-            for (t, e) in &failures {
-                msgs.push(format!("{}: {e}", t.object.object_ref()));
-                results.push(result_for(
-                    &t.object,
-                    ResultCode::SyncFailed,
-                    e.to_string(),
-                    t.phase,
-                    t.hook,
-                ));
-            }
-            let message = format!(
-                "one or more objects failed to apply (dry run): {}",
-                msgs.join("; ")
-            );
-            return self
-                .finish(
-                    app,
-                    cmp,
-                    opts,
-                    OperationPhase::Failed,
-                    message,
-                    results,
-                    changes,
-                    started_at,
-                    false,
-                )
-                .await;
-        }
-        if opts.dry_run {
-            for t in plan.tasks() {
-                let (code, msg) = match t.action {
-                    TaskAction::Apply => (
-                        ResultCode::Synced,
-                        format!("{} configured (dry run)", kubectl_name(&t.object_ref())),
-                    ),
-                    TaskAction::Prune => (ResultCode::Pruned, "pruned (dry run)".to_owned()),
-                };
-                results.push(result_for(&t.object, code, msg, t.phase, t.hook));
-            }
-            return self
-                .finish(
-                    app,
-                    cmp,
-                    opts,
-                    OperationPhase::Succeeded,
-                    "successfully synced (dry run)".into(),
-                    results,
-                    changes,
-                    started_at,
-                    false,
-                )
-                .await;
-        }
-
-        let multi_step = plan.is_multi_step();
-        let mut failed: Option<String> = None;
-        let mut hooks_run: Vec<Task> = Vec::new();
-        let sync_waves: Vec<&plan::Wave> = plan
-            .waves
-            .iter()
-            .filter(|w| w.phase != SyncPhase::SyncFail)
-            .collect();
-        let last_index = sync_waves.len().saturating_sub(1);
-        for (wi, wave) in sync_waves.iter().enumerate() {
-            self.emit(SyncEvent::WaveStarted {
-                app: name.clone(),
-                phase: wave.phase,
-                wave: wave.wave,
-                tasks: wave.tasks.iter().map(|t| t.to_string()).collect(),
-            });
-            let mut applied_apps: Vec<Object> = Vec::new();
-            let mut waiting_on: Vec<Task> = Vec::new();
-            for t in &wave.tasks {
-                let res = match t.action {
-                    TaskAction::Prune => self.prune_task(t, prune_enabled, propagation, &mut changes).await,
-                    TaskAction::Apply => {
-                        let r = self.apply_task(t, &diffs, propagation, &mut changes).await;
-                        if let (ResultCode::Synced, Some(live)) = (&r.0.status, &r.1) {
-                            if is_application(live) && !t.hook {
-                                applied_apps.push(live.clone());
-                            }
-                        }
-                        if r.0.status == ResultCode::Synced {
-                            waiting_on.push(t.clone());
-                            if t.hook {
-                                hooks_run.push(t.clone());
-                            }
-                        }
-                        r
-                    }
-                };
-                self.emit(SyncEvent::TaskDone {
-                    app: name.clone(),
-                    result: res.0.clone(),
-                });
-                if res.0.status == ResultCode::SyncFailed && failed.is_none() {
-                    failed = Some(format!("{}: {}", t.object.object_ref(), res.0.message));
-                }
-                results.push(res.0);
-            }
-            if failed.is_some() {
-                break;
-            }
-            if let Some(ch) = children {
-                for child in &applied_apps {
-                    if child.object_ref() == app.object_ref() {
-                        continue; // an app that manages itself
-                    }
-                    if let Err(e) = ch.reconcile_child(child).await {
-                        failed = Some(format!("{}: child application failed: {e}", child.object_ref()));
-                        if let Some(r) = results
-                            .iter_mut()
-                            .rev()
-                            .find(|r| r.kind == "Application" && r.name == child.name())
-                        {
-                            r.status = ResultCode::SyncFailed;
-                            r.hook_phase = Some(OperationPhase::Failed);
-                            r.message = format!("child application failed: {e}");
-                        }
-                        break;
-                    }
-                }
-            }
-            if failed.is_some() {
-                break;
-            }
-            // Wave gate: in a multi-step sync every task must be healthy (or have no health
-            // check) before the next wave; hooks are always waited for. The last wave without
-            // hooks is not waited on (Argo CD's rule; final health is awaited separately).
-            let must_wait = wave.has_hooks() || (multi_step && wi < last_index);
-            if must_wait {
-                if let Err(msg) = self
-                    .wait_wave(&name, &waiting_on, opts, wi == last_index || wave.has_hooks())
-                    .await
-                {
-                    failed = Some(msg);
-                    break;
-                }
-            }
-        }
-
-        let phase;
-        let message;
-        if let Some(msg) = failed {
-            // SyncFail hooks, then HookFailed deletions.
-            for wave in plan.waves.iter().filter(|w| w.phase == SyncPhase::SyncFail) {
-                let mut waiting = Vec::new();
-                for t in &wave.tasks {
-                    let r = self.apply_task(t, &diffs, propagation, &mut changes).await;
-                    if r.0.status == ResultCode::Synced {
-                        waiting.push(t.clone());
-                        hooks_run.push(t.clone());
-                    }
-                    results.push(r.0);
-                }
-                let _ = self.wait_wave(&name, &waiting, opts, true).await;
-            }
-            self.delete_hooks(&hooks_run, DeletePolicy::HookFailed, propagation, &mut changes)
-                .await;
-            phase = OperationPhase::Failed;
-            message = format!("one or more objects failed to sync: {msg}");
-        } else {
-            self.delete_hooks(&hooks_run, DeletePolicy::HookSucceeded, propagation, &mut changes)
-                .await;
-            phase = OperationPhase::Succeeded;
-            message = "successfully synced (all tasks run)".to_owned();
-        }
-        self.finish(
-            app,
-            cmp,
-            opts,
-            phase,
-            message,
-            results,
-            changes,
-            started_at,
-            phase == OperationPhase::Succeeded,
-        )
-        .await
-    }
-
-    async fn dry_run_plan(&self, plan: &SyncPlan) -> Vec<(Task, EngineError)> {
-        let mut created_ns = BTreeSet::new();
-        let mut created_kinds = BTreeSet::new();
-        for t in plan.tasks().filter(|t| t.action == TaskAction::Apply) {
-            if t.object.group().is_empty() && t.object.kind() == "Namespace" {
-                created_ns.insert(t.object.name().to_owned());
-            }
-            if t.object.kind() == "CustomResourceDefinition" {
-                let g = t
-                    .object
-                    .pointer("/spec/group")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("");
-                let k = t
-                    .object
-                    .pointer("/spec/names/kind")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("");
-                created_kinds.insert(GroupKind::new(g, k));
-            }
-        }
-        let mut failures = Vec::new();
-        let dry = ApplyOptions::default().dry_run(true);
-        for t in plan.tasks().filter(|t| t.action == TaskAction::Apply) {
-            if created_kinds.contains(&t.object.group_kind()) {
-                continue; // SkipDryRunOnMissingResource happens automatically when the CRD is in the sync
-            }
-            if let Err(e) = self.backend.apply(&t.object, &dry).await {
-                let ns_pending = e.kind() == ErrorKind::NotFound
-                    && t.object.namespace().is_some_and(|ns| created_ns.contains(ns));
-                if !ns_pending {
-                    failures.push((t.clone(), e));
-                }
-            }
-        }
-        failures
-    }
-
-    async fn prune_task(
-        &self,
-        t: &Task,
-        prune_enabled: bool,
-        propagation: Propagation,
-        changes: &mut Vec<Change>,
-    ) -> (ResourceResult, Option<Object>) {
-        let opts_anno = t.object.annotation(plan::SYNC_OPTIONS_ANNOTATION).unwrap_or("");
-        if plan::csv(opts_anno).contains(&"Prune=false") {
-            return (
-                result_for(
-                    &t.object,
-                    ResultCode::PruneSkipped,
-                    "ignored (no prune)".into(),
-                    t.phase,
-                    false,
-                ),
-                None,
-            );
-        }
-        if !prune_enabled {
-            return (
-                result_for(
-                    &t.object,
-                    ResultCode::PruneSkipped,
-                    "ignored (requires pruning)".into(),
-                    t.phase,
-                    false,
-                ),
-                None,
-            );
-        }
-        let r = t.object.object_ref();
-        match self
-            .backend
-            .delete(&r, &DeleteOptions::default().propagation(propagation))
-            .await
-        {
-            Ok(_) => {
-                changes.push(Change {
-                    object: r,
-                    action: "pruned".into(),
-                    diff: Vec::new(),
-                });
-                (
-                    result_for(&t.object, ResultCode::Pruned, "pruned".into(), t.phase, false),
-                    None,
-                )
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => (
-                result_for(&t.object, ResultCode::Pruned, "pruned".into(), t.phase, false),
-                None,
-            ),
-            Err(e) => (
-                result_for(&t.object, ResultCode::SyncFailed, e.to_string(), t.phase, false),
-                None,
-            ),
-        }
-    }
-
-    async fn apply_task(
-        &self,
-        t: &Task,
-        diffs: &BTreeMap<ObjectRef, Vec<FieldDiff>>,
-        propagation: Propagation,
-        changes: &mut Vec<Change>,
-    ) -> (ResourceResult, Option<Object>) {
-        let r = t.object.object_ref();
-        let obj = t.object.clone();
-        if t.hook {
-            let policies = delete_policies(&obj);
-            if policies.contains(&DeletePolicy::BeforeHookCreation) {
-                if let Ok(Some(_)) = self.backend.try_get(&r).await {
-                    match self
-                        .backend
-                        .delete(&r, &DeleteOptions::default().propagation(propagation))
-                        .await
-                    {
-                        Ok(_) => changes.push(Change {
-                            object: r.clone(),
-                            action: "hook deleted".into(),
-                            diff: Vec::new(),
-                        }),
-                        Err(e) if e.kind() == ErrorKind::NotFound => {}
-                        Err(e) => {
-                            return (
-                                result_for(&obj, ResultCode::SyncFailed, e.to_string(), t.phase, true),
-                                None,
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        let sync_opts: Vec<&str> = obj
-            .annotation(plan::SYNC_OPTIONS_ANNOTATION)
-            .map(plan::csv)
-            .unwrap_or_default();
-        let opts = ApplyOptions::default()
-            .replace(sync_opts.contains(&"Replace=true"))
-            .force(sync_opts.contains(&"Force=true"))
-            .server_side(sync_opts.contains(&"ServerSideApply=true"));
-        let mut attempt = 0;
-        loop {
-            match self.backend.apply(&obj, &opts).await {
-                Ok(applied) => {
-                    let msg = format!("{} {}", kubectl_name(&r), applied.outcome.as_str());
-                    if applied.outcome != ApplyOutcome::Unchanged {
-                        changes.push(Change {
-                            object: r.clone(),
-                            action: if t.hook {
-                                format!("hook {}", applied.outcome.as_str())
-                            } else {
-                                applied.outcome.as_str().to_owned()
-                            },
-                            diff: diffs.get(&r).cloned().unwrap_or_default(),
-                        });
-                    }
-                    return (
-                        result_for(&obj, ResultCode::Synced, msg, t.phase, t.hook),
-                        Some(applied.object),
-                    );
-                }
-                Err(e) if e.is_retryable() && attempt < 3 => {
-                    attempt += 1;
-                    self.waiter.wait().await;
-                }
-                Err(e) => {
-                    return (
-                        result_for(&obj, ResultCode::SyncFailed, e.to_string(), t.phase, t.hook),
-                        None,
-                    );
-                }
-            }
-        }
-    }
-
-    /// Waits until every task of a wave is done: hooks completed, resources healthy or without
-    /// a health check. Fails on Degraded, on a hook that disappeared, or after `max_wait_steps`.
-    async fn wait_wave(
-        &self,
-        app: &str,
-        tasks: &[Task],
-        opts: &SyncOptions,
-        hooks_only: bool,
-    ) -> Result<(), String> {
-        let mut steps = 0u32;
-        loop {
-            let mut pending: Vec<String> = Vec::new();
-            for t in tasks {
-                if hooks_only && !t.hook {
-                    continue;
-                }
-                let r = t.object.object_ref();
-                let live = match self.backend.try_get(&r).await {
-                    Ok(l) => l,
-                    Err(e) if e.is_retryable() => {
-                        pending.push(format!("{r} (cluster: {e})"));
-                        continue;
-                    }
-                    Err(e) => return Err(format!("{r}: {e}")),
-                };
-                let Some(live) = live else {
-                    if t.hook {
-                        return Err(format!("{r}: hook is missing, it might have been deleted"));
-                    }
-                    pending.push(format!("{r} (missing)"));
-                    continue;
-                };
-                match resource_health(self.health.as_ref(), &live) {
-                    None => {}
-                    Some(h) => match h.status {
-                        HealthCode::Healthy => {}
-                        HealthCode::Degraded | HealthCode::Unknown
-                            if t.hook || h.status == HealthCode::Degraded =>
-                        {
-                            let what = if t.hook {
-                                "hook failed"
-                            } else {
-                                "resource is degraded"
-                            };
-                            let msg = if h.message.is_empty() {
-                                String::new()
-                            } else {
-                                format!(": {}", h.message)
-                            };
-                            return Err(format!("{r}: {what}{msg}"));
-                        }
-                        _ => pending.push(if h.message.is_empty() {
-                            format!("{r} ({})", h.status)
-                        } else {
-                            format!("{r} ({}: {})", h.status, h.message)
-                        }),
-                    },
-                }
-            }
-            if pending.is_empty() {
-                return Ok(());
-            }
-            if steps >= opts.max_wait_steps {
-                return Err(format!(
-                    "timed out after {steps} steps waiting for {}",
-                    pending.join(", ")
-                ));
-            }
-            if steps == 0 {
-                self.emit(SyncEvent::Waiting {
-                    app: app.to_owned(),
-                    reason: pending.join(", "),
-                });
-            }
-            steps += 1;
-            self.waiter.wait().await;
-        }
-    }
-
-    async fn delete_hooks(
-        &self,
-        hooks: &[Task],
-        policy: DeletePolicy,
-        propagation: Propagation,
-        changes: &mut Vec<Change>,
-    ) {
-        let mut done = BTreeSet::new();
-        for t in hooks {
-            let r = t.object.object_ref();
-            if !delete_policies(&t.object).contains(&policy) || !done.insert(r.clone()) {
-                continue;
-            }
-            if self
-                .backend
-                .delete(&r, &DeleteOptions::default().propagation(propagation))
-                .await
-                .is_ok()
-            {
-                changes.push(Change {
-                    object: r,
-                    action: "hook deleted".into(),
-                    diff: Vec::new(),
-                });
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn finish(
-        &self,
-        app: &Application,
-        cmp: Comparison,
-        opts: &SyncOptions,
-        phase: OperationPhase,
-        message: String,
-        results: Vec<ResourceResult>,
-        changes: Vec<Change>,
-        started_at: String,
-        wait_health: bool,
-    ) -> Result<SyncResult, SyncError> {
-        let desired = cmp.desired;
-        let mut cmp = self.compare(app, desired, opts).await?;
-        let mut health = self.app_health(app, &cmp);
-        if wait_health && opts.wait_for_health {
-            let mut steps = 0;
-            while health.status == HealthCode::Progressing && steps < opts.max_wait_steps {
-                if steps == 0 {
-                    self.emit(SyncEvent::Waiting {
-                        app: app.metadata.name.clone(),
-                        reason: format!("health: {}", health.message),
-                    });
-                }
-                self.waiter.wait().await;
-                steps += 1;
-                cmp = self.compare(app, cmp.desired, opts).await?;
-                health = self.app_health(app, &cmp);
-            }
-        }
-        let operation_state = OperationState {
-            operation: crate::model::Operation {
-                sync: Some(SyncOperation {
-                    revision: Some(opts.revision.clone()),
-                    prune: opts.prune.unwrap_or(false),
-                    dry_run: opts.dry_run,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            phase,
-            message: message.clone(),
-            sync_result: Some(SyncOperationResult {
-                resources: results.clone(),
-                revision: opts.revision.clone(),
-                source: app.spec.source.clone(),
-                ..Default::default()
-            }),
-            started_at: Some(started_at),
-            finished_at: Some(self.now()),
-            retry_count: None,
-        };
-        Ok(SyncResult {
-            phase,
-            message,
-            results,
-            changes,
-            comparison: cmp,
-            health,
-            operation_state,
-        })
+        let state = self.new_operation(app, opts);
+        self.run(app, prepared, state, opts, children, None).await
     }
 }
 

@@ -10,7 +10,7 @@ use crate::engine::{
     health_fn,
 };
 use crate::load::load_objects;
-use crate::model::ApplicationSource;
+use crate::model::{ApplicationSource, ResultCode};
 use crate::testing::MemoryCluster;
 
 /// A small health check for tests (gitops-health has the real one).
@@ -150,7 +150,8 @@ fn drift_is_detected_and_resynced() {
     assert_eq!(cmp.sync_status, SyncStatusCode::OutOfSync);
     assert_eq!(cmp.diffs.len(), 1);
     assert_eq!(cmp.diffs[0].1[0].path, "data.mode");
-    let res = block_on(s.run(&a, cmp, &SyncOptions::default(), None)).unwrap();
+    let opts = SyncOptions::default();
+    let res = block_on(s.run(&a, cmp.desired, s.new_operation(&a, &opts), &opts, None, None)).unwrap();
     assert!(
         res.changes
             .iter()
@@ -269,7 +270,7 @@ impl Renderer for MapSource {
 fn child_app(name: &str, path: &str, wave: i64) -> String {
     format!(
         "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: {name}, namespace: argocd, annotations: {{argocd.argoproj.io/sync-wave: \"{wave}\"}}}}\n\
-         spec:\n  project: default\n  source: {{repoURL: ./r, path: {path}}}\n  destination: {{server: \"https://kubernetes.default.svc\", namespace: {name}}}\n  syncPolicy: {{syncOptions: [CreateNamespace=true]}}\n"
+         spec:\n  project: default\n  source: {{repoURL: ./r, path: {path}}}\n  destination: {{server: \"https://kubernetes.default.svc\", namespace: {name}}}\n  syncPolicy: {{automated: {{prune: true, selfHeal: true}}, syncOptions: [CreateNamespace=true]}}\n"
     )
 }
 

@@ -58,10 +58,12 @@
 //! assert_eq!(again.outcome, ApplyOutcome::Unchanged);
 //! ```
 
+mod chaos;
 pub mod conformance;
 mod controllers;
 mod memory;
 
+pub use chaos::ChaosLayer;
 pub use memory::{CallCounts, LoadStateError, MemoryCluster, Ticker};
 
 /// Annotation that makes a simulated Job, Pod or workload fail when set to `"true"`.

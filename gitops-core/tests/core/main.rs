@@ -3,3 +3,4 @@
 mod conformance_memory;
 mod diagnostics;
 mod model;
+mod sync;
