@@ -9,6 +9,7 @@
 
 pub mod compare;
 pub mod controller;
+pub mod delete;
 pub mod exec;
 pub mod plan;
 

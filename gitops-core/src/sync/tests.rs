@@ -369,3 +369,106 @@ fn child_cycles_are_refused_before_anything_is_applied() {
     }
     assert_eq!(c.objects().len(), before);
 }
+
+const DELETABLE: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: w0}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: w2, annotations: {argocd.argoproj.io/sync-wave: "2"}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: w1, annotations: {argocd.argoproj.io/sync-wave: "1"}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: keep, annotations: {argocd.argoproj.io/sync-options: Delete=false}}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec: {group: example.com, names: {kind: Widget, plural: widgets}, scope: Namespaced}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: before, annotations: {argocd.argoproj.io/hook: PreDelete}}
+spec: {template: {spec: {restartPolicy: Never}}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: after, annotations: {argocd.argoproj.io/hook: PostDelete}}
+spec: {template: {spec: {restartPolicy: Never}}}
+"#;
+
+fn deletable_root(finalizer: Option<&str>) -> Application {
+    let mut a = app(&ROOT.replace("path: apps", "path: del").replace("namespace: argocd}\n", "namespace: del}\n"));
+    a.spec.destination.namespace = Some("del".into());
+    a.spec.sync_policy = Some(crate::model::SyncPolicy {
+        sync_options: vec!["CreateNamespace=true".into()],
+        ..Default::default()
+    });
+    if let Some(f) = finalizer {
+        a.metadata.finalizers.push(f.to_owned());
+    }
+    a
+}
+
+#[test]
+fn cascading_delete_runs_hooks_and_deletes_highest_waves_first() {
+    let c = MemoryCluster::new();
+    let ctl = controller(&c, &[("del", DELETABLE.to_owned())]);
+    let a = deletable_root(Some(crate::model::RESOURCES_FINALIZER));
+    let tree = block_on(ctl.load_tree(a, ResolveContext::default(), &SyncOptions::default())).unwrap();
+    block_on(ctl.reconcile(&tree, &ReconcileOptions::default())).unwrap();
+    assert!(c.object(&ObjectRef::new("", "ConfigMap", Some("del"), "w2")).is_some());
+    let report = block_on(ctl.delete(&tree, &SyncOptions::default())).unwrap();
+    assert!(report.cascade);
+    let deleted: Vec<&str> = report.deleted.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(deleted, ["w2", "w1", "w0"]);
+    let kept: Vec<&str> = report.kept.iter().map(|(r, _)| r.name.as_str()).collect();
+    assert_eq!(kept, ["keep", "widgets.example.com"]);
+    let hooks: Vec<&str> = report.hooks.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(hooks, ["before", "after"]);
+    assert!(c.object(&ObjectRef::new("", "ConfigMap", Some("del"), "keep")).is_some());
+    assert!(c.object(&ObjectRef::new("apiextensions.k8s.io", "CustomResourceDefinition", None, "widgets.example.com")).is_some());
+    assert!(c.object(&ObjectRef::new("batch", "Job", Some("del"), "before")).is_none(), "hooks are cleaned up");
+    assert!(c.object(&tree.app.object_ref()).is_none(), "the Application is gone");
+}
+
+#[test]
+fn non_cascading_delete_keeps_resources() {
+    let c = MemoryCluster::new();
+    let ctl = controller(&c, &[("del", DELETABLE.to_owned())]);
+    let tree = block_on(ctl.load_tree(deletable_root(None), ResolveContext::default(), &SyncOptions::default())).unwrap();
+    block_on(ctl.reconcile(&tree, &ReconcileOptions::default())).unwrap();
+    let report = block_on(ctl.delete(&tree, &SyncOptions::default())).unwrap();
+    assert!(!report.cascade && report.deleted.is_empty());
+    assert!(c.object(&ObjectRef::new("", "ConfigMap", Some("del"), "w2")).is_some());
+    assert!(c.object(&tree.app.object_ref()).is_none());
+}
+
+#[test]
+fn cascading_delete_of_an_app_of_apps_deletes_the_children_resources() {
+    let c = MemoryCluster::new();
+    let child = child_app("db", "db", 0).replace(
+        "metadata: {name: db, namespace: argocd,",
+        "metadata: {name: db, namespace: argocd, finalizers: [resources-finalizer.argocd.argoproj.io],",
+    );
+    let ctl = controller(
+        &c,
+        &[("apps", child), ("db", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: db}\ndata: {a: b}\n".to_owned())],
+    );
+    let mut root = app(ROOT);
+    root.metadata.finalizers.push(crate::model::RESOURCES_FINALIZER.to_owned());
+    let tree = block_on(ctl.load_tree(root, ResolveContext::default(), &SyncOptions::default())).unwrap();
+    block_on(ctl.reconcile(&tree, &ReconcileOptions::default())).unwrap();
+    let cm = ObjectRef::new("", "ConfigMap", Some("db"), "db");
+    assert!(c.object(&cm).is_some());
+    let report = block_on(ctl.delete(&tree, &SyncOptions::default())).unwrap();
+    assert_eq!(report.children.len(), 1);
+    assert!(c.object(&cm).is_none(), "the child's resources are deleted through its finalizer");
+    assert!(c.object(&ObjectRef::new("argoproj.io", "Application", Some("argocd"), "db")).is_none());
+}
