@@ -1,6 +1,10 @@
 //! `gitops`: render, validate and sync Argo CD applications, by default against the simulated
 //! cluster whose state is kept in a file under the working directory.
 
+mod health_cmd;
+mod plan_cmd;
+mod session;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,15 +14,14 @@ use futures::executor::block_on;
 use serde_json::json;
 
 use gitops_core::diagnostics::{self, Severity};
-use gitops_core::engine::{HealthCode, ResolveContext};
+use gitops_core::engine::HealthCode;
 use gitops_core::load;
-use gitops_core::model::{Application, OperationPhase, is_application};
-use gitops_core::sync::controller::{
-    AppController, AppNode, AppReport, ControllerError, ReconcileOptions, error_chain,
-};
-use gitops_core::sync::{SyncEvent, Syncer};
-use gitops_core::testing::MemoryCluster;
+use gitops_core::model::{OperationPhase, SyncOperationResource, is_application};
+use gitops_core::sync::SyncEvent;
+use gitops_core::sync::controller::{AppNode, AppReport, ReconcileOptions, error_chain};
 use gitops_core::{Object, SyncStatusCode};
+
+use session::Session;
 
 /// gitops-rs: Argo CD's GitOps engine as a command-line tool.
 #[derive(Debug, Parser)]
@@ -57,7 +60,48 @@ enum Command {
         /// Plan and dry-run only; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Selective sync: only this resource, as `group/Kind/name`, `Kind/name` (core group) or
+        /// `group/Kind/namespace/name`. Repeatable. Hooks do not run in a selective sync.
+        #[arg(long = "resource", value_name = "GROUP/KIND/NAME")]
+        resources: Vec<String>,
     },
+    /// Print the phases, waves and tasks a sync of the Application would run.
+    Plan {
+        /// Application YAML file.
+        app: PathBuf,
+        /// File holding the simulated cluster's state.
+        #[arg(long, default_value = ".gitops/cluster.json")]
+        state: PathBuf,
+        /// Drawing format (with `-o json` the tasks are printed as JSON instead).
+        #[arg(long, value_enum, default_value_t = plan_cmd::PlanFormat::Text)]
+        format: plan_cmd::PlanFormat,
+        /// Plan prune tasks as enabled.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Print a unified diff of live vs desired for the Application's out-of-sync objects
+    /// (exit code 1 when there are differences).
+    Diff {
+        /// Application YAML file.
+        app: PathBuf,
+        /// File holding the simulated cluster's state.
+        #[arg(long, default_value = ".gitops/cluster.json")]
+        state: PathBuf,
+    },
+    /// Delete an Application: with a resources finalizer (or `--cascade`) its resources too.
+    Delete {
+        /// Application YAML file.
+        app: PathBuf,
+        /// File holding the simulated cluster's state.
+        #[arg(long, default_value = ".gitops/cluster.json")]
+        state: PathBuf,
+        /// Delete the resources even if the Application has no resources finalizer.
+        #[arg(long)]
+        cascade: bool,
+    },
+    /// Assess the health of the objects in a file (scripts from argocd-cm or a HealthConfig, the
+    /// built-in Rhai library, the built-in checks).
+    Health(health_cmd::HealthArgs),
     /// Load every YAML/JSON file under a directory and print errors and diagnostics.
     Validate {
         /// Directory (or file) to check.
@@ -74,7 +118,25 @@ fn main() -> ExitCode {
             force,
             prune,
             dry_run,
-        } => cmd_sync(cli.output, app, state, *force, (*prune).then_some(true), *dry_run),
+            resources,
+        } => cmd_sync(
+            cli.output,
+            app,
+            state,
+            *force,
+            (*prune).then_some(true),
+            *dry_run,
+            resources,
+        ),
+        Command::Plan {
+            app,
+            state,
+            format,
+            prune,
+        } => plan_cmd::plan(state, app, *format, cli.output == Output::Json, *prune),
+        Command::Diff { app, state } => plan_cmd::diff_cmd(state, app, cli.output == Output::Json),
+        Command::Delete { app, state, cascade } => cmd_delete(cli.output, app, state, *cascade),
+        Command::Health(args) => health_cmd::run(args, cli.output == Output::Json),
         Command::Validate { path } => cmd_validate(cli.output, path),
     };
     match result {
@@ -90,30 +152,28 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_diagnostics(diags: &[diagnostics::Diagnostic]) {
-    for d in diags {
-        eprintln!("{d}");
-    }
-}
-
-fn load_applications(path: &Path) -> Result<Vec<Application>, String> {
-    let loaded = load::load_file(path).map_err(|e| e.to_string())?;
-    let mut apps = Vec::new();
-    for l in loaded {
-        if is_application(&l.object) {
-            apps.push(
-                Application::from_object(&l.object)
-                    .map_err(|e| format!("{}:{}: {}", path.display(), l.line, error_chain(&e)))?,
-            );
+/// Parses `group/Kind/name`, `Kind/name` or `group/Kind/namespace/name`.
+fn parse_resource(s: &str) -> Result<SyncOperationResource, String> {
+    let parts: Vec<&str> = s.split('/').collect();
+    let (group, kind, namespace, name) = match parts.as_slice() {
+        [kind, name] => ("", *kind, None, *name),
+        [group, kind, name] => (*group, *kind, None, *name),
+        [group, kind, ns, name] => (*group, *kind, Some(*ns), *name),
+        _ => {
+            return Err(format!(
+                "--resource {s:?}: expected group/Kind/name, Kind/name or group/Kind/namespace/name"
+            ));
         }
+    };
+    if kind.is_empty() || name.is_empty() {
+        return Err(format!("--resource {s:?}: kind and name must not be empty"));
     }
-    if apps.is_empty() {
-        return Err(format!(
-            "{}: no argoproj.io/Application in this file",
-            path.display()
-        ));
-    }
-    Ok(apps)
+    Ok(SyncOperationResource {
+        group: group.to_owned(),
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+        namespace: namespace.map(str::to_owned),
+    })
 }
 
 fn cmd_sync(
@@ -123,25 +183,14 @@ fn cmd_sync(
     force: bool,
     prune: Option<bool>,
     dry_run: bool,
+    resources: &[String],
 ) -> Result<ExitCode, String> {
     let text = output == Output::Text;
-    if let Ok(t) = load::read_text(app_path) {
-        let diags = diagnostics::check_file_text(&t, &app_path.display().to_string());
-        print_diagnostics(&diags);
-    }
-    let apps = load_applications(app_path)?;
-    let base_dir = app_path
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", app_path.display()))?
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-
-    let cluster = MemoryCluster::load_or_new(state).map_err(|e| error_chain(&e))?;
-    if text {
-        println!("simulated cluster state: {}", state.display());
-    }
-    let progress: Arc<dyn Fn(&SyncEvent) + Send + Sync> = Arc::new(move |e: &SyncEvent| {
+    let resources = resources
+        .iter()
+        .map(|r| parse_resource(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let progress: gitops_core::sync::ProgressFn = Arc::new(move |e: &SyncEvent| {
         if !text {
             return;
         }
@@ -157,9 +206,7 @@ fn cmd_sync(
                     println!("      {t}");
                 }
             }
-            SyncEvent::TaskDone { app, result } if result.message.ends_with("unchanged") => {
-                let _ = app;
-            }
+            SyncEvent::TaskDone { result, .. } if result.message.ends_with("unchanged") => {}
             SyncEvent::TaskDone { app, result } => {
                 println!("    [{app}] {:?}: {}", result.status, result.message);
             }
@@ -167,53 +214,28 @@ fn cmd_sync(
             _ => {}
         }
     });
-    let clock_cluster = cluster.clone();
-    let syncer = Syncer::new(
-        cluster.clone().into_shared(),
-        Arc::new(gitops_health::BuiltinHealth),
-    )
-    .with_waiter(cluster.ticker())
-    .with_progress(progress)
-    .with_clock(Arc::new(move || clock_cluster.now()));
-    let controller = AppController::new(
-        syncer,
-        Arc::new(gitops_render::LocalResolver::default()),
-        Arc::new(gitops_render::SourceRenderer::new()),
-    );
+    let session = Session::open(state, Some(progress))?;
+    if text {
+        println!("simulated cluster state: {}", state.display());
+    }
     let mut opts = ReconcileOptions::default();
-    opts.force = force;
+    opts.force = force || !resources.is_empty();
     opts.sync.prune = prune;
     opts.sync.dry_run = dry_run;
-
+    opts.sync.resources = resources;
+    let trees = session.load_trees(app_path, &opts.sync)?;
     let mut all_reports: Vec<AppReport> = Vec::new();
-    for app in apps {
-        let name = app.metadata.name.clone();
-        let tree =
-            match block_on(controller.load_tree(app, ResolveContext::with_base_dir(&base_dir), &opts.sync)) {
-                Ok(t) => t,
-                Err(ControllerError::InvalidTree(errs)) => {
-                    return Err(format!(
-                        "application {name}: nothing was applied; fix these problems first:\n  {}",
-                        errs.0.join("\n  ")
-                    ));
-                }
-                Err(e) => return Err(error_chain(&e)),
-            };
+    for tree in trees {
         if text {
             println!("application tree:");
             print_tree(&tree);
             println!("syncing:");
         }
-        let reports = block_on(controller.reconcile(&tree, &opts)).map_err(|e| error_chain(&e))?;
+        let reports = block_on(session.controller.reconcile(&tree, &opts)).map_err(|e| error_chain(&e))?;
         all_reports.extend(reports);
     }
     if !dry_run {
-        if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
-        cluster
-            .save(state)
-            .map_err(|e| format!("cannot save {}: {e}", state.display()))?;
+        session.save()?;
     }
     let ok = all_reports.iter().all(|r| {
         r.operation != Some(OperationPhase::Failed)
@@ -318,6 +340,59 @@ fn print_summary(reports: &[AppReport], dry_run: bool) {
     } else {
         println!("{changed} change(s) applied");
     }
+}
+
+fn cmd_delete(output: Output, app_path: &Path, state: &Path, cascade: bool) -> Result<ExitCode, String> {
+    let session = Session::open(state, None)?;
+    let opts = gitops_core::sync::SyncOptions::default();
+    let mut reports = Vec::new();
+    for mut tree in session.load_trees(app_path, &opts)? {
+        if cascade && gitops_core::sync::delete::cascade_policy(&tree.app).is_none() {
+            tree.app
+                .metadata
+                .finalizers
+                .push(gitops_core::model::RESOURCES_FINALIZER.to_owned());
+        }
+        reports.push(block_on(session.controller.delete(&tree, &opts)).map_err(|e| error_chain(&e))?);
+    }
+    session.save()?;
+    if output == Output::Json {
+        let items: Vec<_> = reports
+            .iter()
+            .map(|r| {
+                json!({
+                    "app": r.app,
+                    "cascade": r.cascade,
+                    "deleted": r.deleted.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
+                    "kept": r.kept.iter().map(|(o, why)| json!({"object": o.to_string(), "reason": why})).collect::<Vec<_>>(),
+                    "hooks": r.hooks.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
+                    "children": r.children.iter().map(|c| c.app.clone()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"ok": true, "apps": items})).map_err(|e| e.to_string())?
+        );
+    } else {
+        for r in &reports {
+            if r.cascade {
+                println!("application {} deleted with its resources:", r.app);
+                for o in &r.deleted {
+                    println!("  deleted {o}");
+                }
+                for (o, why) in &r.kept {
+                    println!("  kept    {o} ({why})");
+                }
+            } else {
+                println!(
+                    "application {} deleted; its resources were left in place (no resources finalizer)",
+                    r.app
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

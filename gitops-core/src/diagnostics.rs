@@ -1025,10 +1025,10 @@ impl Checker<'_> {
                     );
                 }
             }
-            if key == "oidc.config" {
-                if let Some(text) = v.as_str() {
-                    self.check_oidc(&path, text);
-                }
+            if key == "oidc.config"
+                && let Some(text) = v.as_str()
+            {
+                self.check_oidc(&path, text);
             }
         }
     }

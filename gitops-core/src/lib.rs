@@ -45,11 +45,13 @@
 //! ```
 
 pub mod diagnostics;
+pub mod diff;
 pub mod engine;
 pub mod health;
 pub mod load;
 pub mod model;
 mod object;
+pub mod patch;
 pub mod selector;
 pub mod sync;
 #[cfg(any(test, feature = "test-util"))]

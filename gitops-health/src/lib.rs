@@ -35,6 +35,10 @@
 pub use gitops_core as core;
 
 mod builtin;
+pub mod config;
+pub mod library;
+pub mod registry;
+pub mod script;
 
 pub use gitops_core::health::aggregate::{AppHealth, ResourceHealthInput};
 pub use gitops_core::health::hooks;

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod health;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -313,5 +315,129 @@ fn validate_reports_the_seed_mistakes() {
         clean.status.success(),
         "the seed repository is clean: {}",
         stdout(&clean)
+    );
+}
+
+#[test]
+fn plan_prints_phases_waves_and_tasks() {
+    let (dir, repo) = seed_copy();
+    let api = repo.join("argocd/apps/api-app.yaml");
+    let out = gitops(dir.path(), &["plan", api.to_str().unwrap()]);
+    let s = stdout(&out);
+    assert!(out.status.success(), "{s}\n{}", stderr(&out));
+    let pre = s.find("PreSync").unwrap();
+    let sync = s.find("\nSync\n").unwrap();
+    let post = s.find("PostSync").unwrap();
+    assert!(pre < sync && sync < post, "{s}");
+    assert!(s.contains("hook  batch/Job api/db-migrate"), "{s}");
+    assert!(s.contains("apply apps/Deployment api/api (out of sync)"), "{s}");
+
+    let v = json(&gitops(
+        dir.path(),
+        &["plan", api.to_str().unwrap(), "-o", "json"],
+    ));
+    let tasks = v["tasks"].as_array().unwrap();
+    let first = &tasks[0];
+    assert_eq!(
+        (first["phase"].as_str(), first["kind"].as_str()),
+        (Some("PreSync"), Some("Namespace"))
+    );
+    let deploy = tasks.iter().find(|t| t["kind"] == "Deployment").unwrap();
+    assert_eq!(deploy["group"], "apps");
+    assert_eq!(deploy["namespace"], "api");
+    assert_eq!(deploy["action"], "apply");
+    assert_eq!(deploy["wave"], 0);
+
+    let dot = stdout(&gitops(
+        dir.path(),
+        &["plan", api.to_str().unwrap(), "--format", "dot"],
+    ));
+    assert!(
+        dot.starts_with("digraph sync {") && dot.contains("cluster_0"),
+        "{dot}"
+    );
+    let mermaid = stdout(&gitops(
+        dir.path(),
+        &["plan", api.to_str().unwrap(), "--format", "mermaid"],
+    ));
+    assert!(
+        mermaid.starts_with("flowchart LR") && mermaid.contains("w0 --> w1"),
+        "{mermaid}"
+    );
+}
+
+#[test]
+fn diff_shows_a_unified_diff_and_exits_1() {
+    let (dir, repo) = seed_copy();
+    let root = repo.join("argocd/root-app.yaml");
+    assert!(
+        gitops(dir.path(), &["sync", root.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let api = repo.join("argocd/apps/api-app.yaml");
+    let clean = gitops(dir.path(), &["diff", api.to_str().unwrap()]);
+    assert!(clean.status.success(), "{}", stdout(&clean));
+    assert!(stdout(&clean).contains("is in sync"));
+    let cm = repo.join("apps/api/configmap.yaml");
+    std::fs::write(
+        &cm,
+        std::fs::read_to_string(&cm)
+            .unwrap()
+            .replace("LOG_LEVEL: info", "LOG_LEVEL: debug"),
+    )
+    .unwrap();
+    let out = gitops(dir.path(), &["diff", api.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let s = stdout(&out);
+    assert!(s.contains("--- live/ConfigMap api/api-config"), "{s}");
+    assert!(
+        s.contains("-  LOG_LEVEL: info") && s.contains("+  LOG_LEVEL: debug"),
+        "{s}"
+    );
+}
+
+#[test]
+fn selective_sync_and_delete() {
+    let (dir, repo) = seed_copy();
+    let api = repo.join("argocd/apps/api-app.yaml");
+    let api = api.to_str().unwrap();
+    let out = gitops(
+        dir.path(),
+        &["sync", api, "--resource", "ConfigMap/api-config", "-o", "json"],
+    );
+    assert!(out.status.code().is_some(), "{}", stderr(&out));
+    let v = json(&out);
+    let changed = v["apps"][0]["changed"].as_array().unwrap();
+    let objects: Vec<&str> = changed.iter().map(|c| c["object"].as_str().unwrap()).collect();
+    // Only the selected resource and the destination namespace (CreateNamespace=true); no hooks.
+    assert_eq!(objects, ["Namespace api", "ConfigMap api/api-config"]);
+    assert_eq!(v["apps"][0]["sync"], "OutOfSync");
+    let bad = gitops(dir.path(), &["sync", api, "--resource", "a/b/c/d/e"]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("expected group/Kind/name"),
+        "{}",
+        stderr(&bad)
+    );
+
+    // A full sync, then a cascading delete through the app's resources finalizer.
+    assert!(gitops(dir.path(), &["sync", api]).status.success());
+    let del = json(&gitops(dir.path(), &["delete", api, "-o", "json"]));
+    let deleted = del["apps"][0]["deleted"].to_string();
+    assert!(
+        deleted.contains("apps/Deployment api/api") && deleted.contains("ConfigMap api/api-config"),
+        "{del}"
+    );
+    let after = json(&gitops(dir.path(), &["plan", api, "-o", "json"]));
+    let statuses: Vec<&str> = after["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["status"].as_str())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == "OutOfSync"),
+        "everything is gone again: {after}"
     );
 }

@@ -118,25 +118,25 @@ impl ListQuery {
 
     /// Whether `obj` satisfies the query (backends may use this to filter).
     pub fn matches(&self, obj: &Object) -> bool {
-        if let Some(k) = &self.kind {
-            if obj.group() != k.group || obj.kind() != k.kind {
-                return false;
-            }
+        if let Some(k) = &self.kind
+            && (obj.group() != k.group || obj.kind() != k.kind)
+        {
+            return false;
         }
-        if let Some(ns) = &self.namespace {
-            if obj.namespace() != Some(ns.as_str()) {
-                return false;
-            }
+        if let Some(ns) = &self.namespace
+            && obj.namespace() != Some(ns.as_str())
+        {
+            return false;
         }
-        if let Some(sel) = &self.selector {
-            if !sel.matches(&obj.labels()) {
-                return false;
-            }
+        if let Some(sel) = &self.selector
+            && !sel.matches(&obj.labels())
+        {
+            return false;
         }
-        if let Some((app, method)) = &self.tracked_by {
-            if tracked_app(obj, *method) != Some(app.as_str()) {
-                return false;
-            }
+        if let Some((app, method)) = &self.tracked_by
+            && tracked_app(obj, *method) != Some(app.as_str())
+        {
+            return false;
         }
         true
     }

@@ -358,18 +358,17 @@ fn check_spec(spec: &ApplicationSpec, prefix: &str, templated: bool, errs: &mut 
                     "targetBranch is required",
                 );
             }
-            if let Some(to) = &h.hydrate_to {
-                if to
+            if let Some(to) = &h.hydrate_to
+                && to
                     .get("targetBranch")
                     .and_then(|v| v.as_str())
                     .unwrap_or("")
                     .is_empty()
-                {
-                    errs.push(
-                        format!("{prefix}.sourceHydrator.hydrateTo.targetBranch"),
-                        "targetBranch is required",
-                    );
-                }
+            {
+                errs.push(
+                    format!("{prefix}.sourceHydrator.hydrateTo.targetBranch"),
+                    "targetBranch is required",
+                );
             }
         }
     } else if !spec.sources.is_empty() {
@@ -377,10 +376,10 @@ fn check_spec(spec: &ApplicationSpec, prefix: &str, templated: bool, errs: &mut 
         for (i, src) in spec.sources.iter().enumerate() {
             let path = format!("{prefix}.sources[{i}]");
             check_source(src, &path, true, templated, errs);
-            if let Some(r) = src.reference.as_deref().filter(|r| !r.is_empty()) {
-                if !refs.insert(r) {
-                    errs.push(format!("{path}.ref"), format!("duplicate ref {r:?}"));
-                }
+            if let Some(r) = src.reference.as_deref().filter(|r| !r.is_empty())
+                && !refs.insert(r)
+            {
+                errs.push(format!("{path}.ref"), format!("duplicate ref {r:?}"));
             }
         }
     } else if let Some(src) = &spec.source {
@@ -412,31 +411,30 @@ fn check_spec(spec: &ApplicationSpec, prefix: &str, templated: bool, errs: &mut 
                 ("duration", &backoff.duration),
                 ("maxDuration", &backoff.max_duration),
             ] {
-                if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                    if !(templated && is_templated(v)) {
-                        if let Err(e) = parse_duration(v) {
-                            errs.push(format!("{bp}.{field}"), e);
-                        }
-                    }
+                if let Some(v) = value.as_deref().filter(|v| !v.is_empty())
+                    && !(templated && is_templated(v))
+                    && let Err(e) = parse_duration(v)
+                {
+                    errs.push(format!("{bp}.{field}"), e);
                 }
             }
-            if let Some(f) = backoff.factor {
-                if f < 1 {
-                    errs.push(
-                        format!("{bp}.factor"),
-                        format!("factor must be at least 1, got {f}"),
-                    );
-                }
+            if let Some(f) = backoff.factor
+                && f < 1
+            {
+                errs.push(
+                    format!("{bp}.factor"),
+                    format!("factor must be at least 1, got {f}"),
+                );
             }
         }
     }
-    if let Some(limit) = spec.revision_history_limit {
-        if limit < 0 {
-            errs.push(
-                format!("{prefix}.revisionHistoryLimit"),
-                format!("revisionHistoryLimit must not be negative, got {limit}"),
-            );
-        }
+    if let Some(limit) = spec.revision_history_limit
+        && limit < 0
+    {
+        errs.push(
+            format!("{prefix}.revisionHistoryLimit"),
+            format!("revisionHistoryLimit must not be negative, got {limit}"),
+        );
     }
     for (i, d) in spec.ignore_differences.iter().enumerate() {
         if d.kind.is_empty() {

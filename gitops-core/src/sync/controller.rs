@@ -12,14 +12,14 @@ use crate::engine::{
     ResolveContext, SharedRenderer, SharedSourceResolver,
 };
 use crate::model::{
-    AppHealthStatus, Application, ApplicationStatus, OperationPhase, OperationState, RevisionHistory, SyncStatus,
-    SyncStatusCode, is_application,
+    AppHealthStatus, Application, ApplicationStatus, OperationPhase, OperationState, RevisionHistory,
+    SyncStatus, SyncStatusCode, is_application,
 };
 use crate::object::{Object, ObjectRef};
 
-use super::compare::FieldDiff;
 use super::exec::OperationSink;
 use super::{Change, ChildApps, Comparison, SOURCE_FILE_ANNOTATION, SyncError, SyncOptions, Syncer};
+use crate::diff::FieldChange;
 
 /// One Application of a tree, rendered and checked.
 #[derive(Debug, Clone)]
@@ -69,7 +69,7 @@ pub struct AppReport {
     /// Operation message, if one ran.
     pub message: String,
     /// Drift found before syncing (out-of-sync fields per object).
-    pub drift: Vec<(ObjectRef, Vec<FieldDiff>)>,
+    pub drift: Vec<(ObjectRef, Vec<FieldChange>)>,
     /// What changed in the cluster.
     pub changes: Vec<Change>,
 }
@@ -129,7 +129,10 @@ pub struct ReconcileOptions {
 #[derive(Debug)]
 enum Decision {
     /// Run (or resume) an operation.
-    Sync { state: Option<OperationState>, sopts: SyncOptions },
+    Sync {
+        state: Option<Box<OperationState>>,
+        sopts: Box<SyncOptions>,
+    },
     /// No operation; the reason is reported.
     Skip(String),
 }
@@ -161,19 +164,37 @@ fn decide(
     if let Some(op) = last.filter(|o| o.phase == OperationPhase::Running) {
         let sopts = SyncOptions {
             prune: op.operation.sync.as_ref().map(|s| s.prune),
-            resources: op.operation.sync.as_ref().map(|s| s.resources.clone()).unwrap_or_default(),
+            resources: op
+                .operation
+                .sync
+                .as_ref()
+                .map(|s| s.resources.clone())
+                .unwrap_or_default(),
             retry: op.operation.retry.clone(),
             automated: op.operation.initiated_by.as_ref().is_some_and(|i| i.automated),
             ..opts.sync.clone()
         };
-        return Decision::Sync { state: Some(op.clone()), sopts };
+        return Decision::Sync {
+            state: Some(Box::new(op.clone())),
+            sopts: Box::new(sopts),
+        };
     }
     if manual {
         if cmp.sync_status == SyncStatusCode::Synced && !opts.force {
             return Decision::Skip(String::new());
         }
-        let retry = opts.sync.retry.clone().or_else(|| app.spec.sync_policy.as_ref().and_then(|p| p.retry.clone()));
-        return Decision::Sync { state: None, sopts: SyncOptions { retry, ..opts.sync.clone() } };
+        let retry = opts
+            .sync
+            .retry
+            .clone()
+            .or_else(|| app.spec.sync_policy.as_ref().and_then(|p| p.retry.clone()));
+        return Decision::Sync {
+            state: None,
+            sopts: Box::new(SyncOptions {
+                retry,
+                ..opts.sync.clone()
+            }),
+        };
     }
     if !app.is_automated() {
         return Decision::Skip(if cmp.sync_status == SyncStatusCode::Synced {
@@ -185,24 +206,51 @@ fn decide(
     if cmp.sync_status != SyncStatusCode::OutOfSync {
         return Decision::Skip(String::new());
     }
-    let auto = app.spec.sync_policy.as_ref().and_then(|p| p.automated.clone()).unwrap_or_default();
+    let auto = app
+        .spec
+        .sync_policy
+        .as_ref()
+        .and_then(|p| p.automated.clone())
+        .unwrap_or_default();
     let prune = auto.prune == Some(true);
-    let not_synced: Vec<&crate::model::ResourceStatus> =
-        cmp.resources.iter().filter(|r| r.status != SyncStatusCode::Synced).collect();
+    let not_synced: Vec<&crate::model::ResourceStatus> = cmp
+        .resources
+        .iter()
+        .filter(|r| r.status != SyncStatusCode::Synced)
+        .collect();
     if !prune && !not_synced.is_empty() && not_synced.iter().all(|r| r.requires_pruning) {
-        return Decision::Skip("auto-sync skipped: only pruning is needed and automated prune is off".to_owned());
+        return Decision::Skip(
+            "auto-sync skipped: only pruning is needed and automated prune is off".to_owned(),
+        );
     }
-    if prune && auto.allow_empty != Some(true) && !cmp.resources.is_empty() && cmp.resources.iter().all(|r| r.requires_pruning) {
-        return Decision::Skip("auto-sync refused: it would wipe out all resources (allowEmpty is off)".to_owned());
+    if prune
+        && auto.allow_empty != Some(true)
+        && !cmp.resources.is_empty()
+        && cmp.resources.iter().all(|r| r.requires_pruning)
+    {
+        return Decision::Skip(
+            "auto-sync refused: it would wipe out all resources (allowEmpty is off)".to_owned(),
+        );
     }
     let attempted = last.is_some_and(|o| {
-        o.sync_result.as_ref().is_none_or(|r| r.revision == rev) && o.operation.sync.as_ref().and_then(|s| s.revision.as_deref()) == Some(rev)
+        o.sync_result.as_ref().is_none_or(|r| r.revision == rev)
+            && o.operation.sync.as_ref().and_then(|s| s.revision.as_deref()) == Some(rev)
     });
-    let retry = app.spec.sync_policy.as_ref().and_then(|p| p.retry.clone()).or(Some(crate::model::RetryStrategy {
-        limit: 5,
-        ..Default::default()
-    }));
-    let base = SyncOptions { prune: Some(prune), automated: true, retry, ..opts.sync.clone() };
+    let retry = app
+        .spec
+        .sync_policy
+        .as_ref()
+        .and_then(|p| p.retry.clone())
+        .or(Some(crate::model::RetryStrategy {
+            limit: 5,
+            ..Default::default()
+        }));
+    let base = SyncOptions {
+        prune: Some(prune),
+        automated: true,
+        retry,
+        ..opts.sync.clone()
+    };
     match last {
         Some(op) if attempted && op.phase != OperationPhase::Succeeded => {
             Decision::Skip(format!("Failed last sync attempt to {rev}: {}", op.message))
@@ -211,8 +259,18 @@ fn decide(
             if auto.self_heal != Some(true) {
                 return Decision::Skip("out of sync; self-heal is off".to_owned());
             }
-            let attempts = op.operation.sync.as_ref().and_then(|s| s.auto_heal_attempts_count).unwrap_or(0);
-            let since = op.finished_at.as_deref().and_then(crate::time::parse_rfc3339).map(|f| now - f).unwrap_or(i64::MAX);
+            let attempts = op
+                .operation
+                .sync
+                .as_ref()
+                .and_then(|s| s.auto_heal_attempts_count)
+                .unwrap_or(0);
+            let since = op
+                .finished_at
+                .as_deref()
+                .and_then(crate::time::parse_rfc3339)
+                .map(|f| now - f)
+                .unwrap_or(i64::MAX);
             let wait = self_heal_delay(attempts) - since;
             if wait > 0 {
                 return Decision::Skip(format!("self-heal backoff: next attempt in {wait}s"));
@@ -228,9 +286,19 @@ fn decide(
                     namespace: (!r.namespace.is_empty()).then(|| r.namespace.clone()),
                 })
                 .collect();
-            Decision::Sync { state: None, sopts: SyncOptions { resources, heal_attempt: Some(attempts + 1), ..base } }
+            Decision::Sync {
+                state: None,
+                sopts: Box::new(SyncOptions {
+                    resources,
+                    heal_attempt: Some(attempts + 1),
+                    ..base
+                }),
+            }
         }
-        _ => Decision::Sync { state: None, sopts: base },
+        _ => Decision::Sync {
+            state: None,
+            sopts: Box::new(base),
+        },
     }
 }
 
@@ -368,7 +436,11 @@ impl AppController {
                 Ok((objs, rev)) => {
                     // A local directory has no commit: name the revision after the rendered content,
                     // so that an edit is a new revision (a sync with hooks) and not drift (self-heal).
-                    node.revision = if rev == "local" { content_revision(&objs) } else { rev };
+                    node.revision = if rev == "local" {
+                        content_revision(&objs)
+                    } else {
+                        rev
+                    };
                     node.objects = objs;
                 }
                 Err(e) => {
@@ -476,10 +548,10 @@ impl AppController {
         let mut root_obj = root_app
             .to_object()
             .map_err(|e| EngineError::invalid(e.to_string()))?;
-        if let Some(live) = backend.try_get(&root_obj.object_ref()).await? {
-            if let Some(st) = live.status() {
-                root_obj.set_status(st.clone());
-            }
+        if let Some(live) = backend.try_get(&root_obj.object_ref()).await?
+            && let Some(st) = live.status()
+        {
+            root_obj.set_status(st.clone());
         }
         backend.apply(&root_obj, &ApplyOptions::default()).await?;
         let reports = Mutex::new(Vec::new());
@@ -518,8 +590,16 @@ impl AppController {
             };
             let mut sopts = opts.sync.clone();
             sopts.revision = node.revision.clone();
-            let prepared = self.syncer.prepare(app, node.objects.clone(), &sopts).await.map_err(sync_err)?;
-            let cmp = self.syncer.compare(app, prepared.clone(), &sopts).await.map_err(sync_err)?;
+            let prepared = self
+                .syncer
+                .prepare(app, node.objects.clone(), &sopts)
+                .await
+                .map_err(sync_err)?;
+            let cmp = self
+                .syncer
+                .compare(app, prepared.clone(), &sopts)
+                .await
+                .map_err(sync_err)?;
             let drift = cmp.diffs.clone();
             let live_status = self.live_status(node).await?;
             let decision = decide(
@@ -531,19 +611,38 @@ impl AppController {
                 &node.revision,
                 self.syncer.clock_now(),
             );
-            let children = ChildReconciler { controller: self, node, depth, opts, reports };
+            let children = ChildReconciler {
+                controller: self,
+                node,
+                depth,
+                opts,
+                reports,
+            };
             let mut note = String::new();
             let (sync_status, health, op_state, changes) = match decision {
                 Decision::Sync { state, sopts: extra } => {
-                    let so = SyncOptions { revision: node.revision.clone(), ..extra };
-                    let state = state.unwrap_or_else(|| self.syncer.new_operation(app, &so));
-                    let sink = StatusSink { controller: self, node };
+                    let so = SyncOptions {
+                        revision: node.revision.clone(),
+                        ..*extra
+                    };
+                    let state = state
+                        .map(|b| *b)
+                        .unwrap_or_else(|| self.syncer.new_operation(app, &so));
+                    let sink = StatusSink {
+                        controller: self,
+                        node,
+                    };
                     let res = self
                         .syncer
                         .run(app, prepared, state, &so, Some(&children), Some(&sink))
                         .await
                         .map_err(sync_err)?;
-                    (res.comparison.sync_status, res.health, Some(res.operation_state), res.changes)
+                    (
+                        res.comparison.sync_status,
+                        res.health,
+                        Some(res.operation_state),
+                        res.changes,
+                    )
                 }
                 Decision::Skip(reason) => {
                     note = reason;
@@ -551,7 +650,11 @@ impl AppController {
                         self.reconcile_node(child, depth + 1, opts, reports).await?;
                     }
                     // Children's status may have changed the parent's health.
-                    let cmp = self.syncer.compare(app, cmp.desired, &sopts).await.map_err(sync_err)?;
+                    let cmp = self
+                        .syncer
+                        .compare(app, cmp.desired, &sopts)
+                        .await
+                        .map_err(sync_err)?;
                     let health = self.syncer.app_health(app, &cmp);
                     (cmp.sync_status, health, None, Vec::new())
                 }
@@ -620,7 +723,11 @@ impl AppController {
             ..Default::default()
         });
         if let Some(op) = op {
-            let selective = op.operation.sync.as_ref().is_some_and(|s| !s.resources.is_empty() || s.dry_run);
+            let selective = op
+                .operation
+                .sync
+                .as_ref()
+                .is_some_and(|s| !s.resources.is_empty() || s.dry_run);
             if op.phase == OperationPhase::Succeeded && !selective {
                 let id = status.history.last().map(|h| h.id + 1).unwrap_or(0);
                 status.history.push(RevisionHistory {

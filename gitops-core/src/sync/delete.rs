@@ -7,7 +7,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::engine::{BoxFuture, ClusterBackend, DeleteOptions, EngineError, HealthCode, ListQuery, Propagation};
+use crate::engine::{
+    BoxFuture, ClusterBackend, DeleteOptions, EngineError, HealthCode, ListQuery, Propagation,
+};
 use crate::health::resource_health;
 use crate::model::{Application, RESOURCES_FINALIZER, is_application};
 use crate::object::{Object, ObjectRef};
@@ -45,8 +47,14 @@ pub fn cascade_policy(app: &Application) -> Option<Propagation> {
 }
 
 fn delete_hook_phase(obj: &Object) -> Option<&'static str> {
-    let argo = obj.annotation(plan::HOOK_ANNOTATION).map(plan::csv).unwrap_or_default();
-    let helm = obj.annotation(plan::HELM_HOOK_ANNOTATION).map(plan::csv).unwrap_or_default();
+    let argo = obj
+        .annotation(plan::HOOK_ANNOTATION)
+        .map(plan::csv)
+        .unwrap_or_default();
+    let helm = obj
+        .annotation(plan::HELM_HOOK_ANNOTATION)
+        .map(plan::csv)
+        .unwrap_or_default();
     if argo.contains(&"PreDelete") || helm.contains(&"pre-delete") {
         Some("PreDelete")
     } else if argo.contains(&"PostDelete") || helm.contains(&"post-delete") {
@@ -63,11 +71,18 @@ impl AppController {
         self.delete_node(tree, opts).await
     }
 
-    fn delete_node<'a>(&'a self, node: &'a AppNode, opts: &'a SyncOptions) -> BoxFuture<'a, Result<DeleteReport, ControllerError>> {
+    fn delete_node<'a>(
+        &'a self,
+        node: &'a AppNode,
+        opts: &'a SyncOptions,
+    ) -> BoxFuture<'a, Result<DeleteReport, ControllerError>> {
         Box::pin(async move {
             let app = &node.app;
             let backend = self.syncer().backend();
-            let mut report = DeleteReport { app: app.metadata.name.clone(), ..Default::default() };
+            let mut report = DeleteReport {
+                app: app.metadata.name.clone(),
+                ..Default::default()
+            };
             let Some(propagation) = cascade_policy(app) else {
                 // Non-cascading: the Application goes, its resources stay (with tracking metadata).
                 self.remove_app_object(node).await?;
@@ -87,7 +102,10 @@ impl AppController {
                 delete_hooks.push(h);
             }
             // 1. PreDelete hooks.
-            let pre: Vec<&Object> = delete_hooks.iter().filter(|o| delete_hook_phase(o) == Some("PreDelete")).collect();
+            let pre: Vec<&Object> = delete_hooks
+                .iter()
+                .filter(|o| delete_hook_phase(o) == Some("PreDelete"))
+                .collect();
             self.run_delete_hooks(app, &pre, opts, &mut report).await?;
 
             // 2. Managed resources, highest wave first, each wave gone before the next.
@@ -103,7 +121,9 @@ impl AppController {
                     if r == app.object_ref() || !o.owner_uids().is_empty() {
                         continue;
                     }
-                    if o.annotation(TRACKING_ID_ANNOTATION).is_some_and(|id| id != super::tracking_id(&instance, &o)) {
+                    if o.annotation(TRACKING_ID_ANNOTATION)
+                        .is_some_and(|id| id != super::tracking_id(&instance, &o))
+                    {
                         continue; // a copied tracking annotation
                     }
                     if delete_hook_phase(&o).is_some() {
@@ -134,10 +154,17 @@ impl AppController {
                 }
                 let needs_confirm = candidates.iter().any(|o| {
                     let ro = resource_options(o);
-                    ro.contains(&"Delete=confirm") || ro.contains(&"Prune=confirm")
-                        || (ro.iter().all(|x| !x.starts_with("Delete=")) && app.has_sync_option("Delete", "confirm"))
+                    ro.contains(&"Delete=confirm")
+                        || ro.contains(&"Prune=confirm")
+                        || (ro.iter().all(|x| !x.starts_with("Delete="))
+                            && app.has_sync_option("Delete", "confirm"))
                 });
-                if needs_confirm && !app.metadata.annotations.contains_key(DELETION_APPROVED_ANNOTATION) {
+                if needs_confirm
+                    && !app
+                        .metadata
+                        .annotations
+                        .contains_key(DELETION_APPROVED_ANNOTATION)
+                {
                     return Err(ControllerError::Cluster(EngineError::forbidden(format!(
                         "deleting application {} waits for confirmation: set annotation {DELETION_APPROVED_ANNOTATION}",
                         app.metadata.name
@@ -146,12 +173,12 @@ impl AppController {
                 let top = candidates.iter().map(wave_of).max().unwrap_or(0);
                 for o in candidates.iter().filter(|o| wave_of(o) == top) {
                     let r = o.object_ref();
-                    if is_application(o) {
-                        if let Some(child) = node.children.iter().find(|c| c.app.object_ref() == r) {
-                            report.children.push(self.delete_node(child, opts).await?);
-                            report.deleted.push(r);
-                            continue;
-                        }
+                    if is_application(o)
+                        && let Some(child) = node.children.iter().find(|c| c.app.object_ref() == r)
+                    {
+                        report.children.push(self.delete_node(child, opts).await?);
+                        report.deleted.push(r);
+                        continue;
                     }
                     let del = DeleteOptions::default().propagation(propagation);
                     match self.syncer().retry_call(|| backend.delete(&r, &del)).await {
@@ -163,7 +190,10 @@ impl AppController {
             }
 
             // 3. PostDelete hooks.
-            let post: Vec<&Object> = delete_hooks.iter().filter(|o| delete_hook_phase(o) == Some("PostDelete")).collect();
+            let post: Vec<&Object> = delete_hooks
+                .iter()
+                .filter(|o| delete_hook_phase(o) == Some("PostDelete"))
+                .collect();
             self.run_delete_hooks(app, &post, opts, &mut report).await?;
             // 4. Clean up the hook objects (they all succeeded): without a policy always, else
             //    only with HookSucceeded.
@@ -240,11 +270,19 @@ impl AppController {
             return Ok(());
         };
         // Drop our finalizers, then delete (or let a pending deletion complete).
-        if let Some(m) = live.as_map_mut().get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        if let Some(m) = live
+            .as_map_mut()
+            .get_mut("metadata")
+            .and_then(|m| m.as_object_mut())
+        {
             if let Some(f) = m.get_mut("finalizers").and_then(|f| f.as_array_mut()) {
-                f.retain(|x| !x.as_str().is_some_and(|s| s.starts_with("resources-finalizer.argocd.argoproj.io")
-                    || s.starts_with("pre-delete-finalizer.argocd.argoproj.io")
-                    || s.starts_with("post-delete-finalizer.argocd.argoproj.io")));
+                f.retain(|x| {
+                    !x.as_str().is_some_and(|s| {
+                        s.starts_with("resources-finalizer.argocd.argoproj.io")
+                            || s.starts_with("pre-delete-finalizer.argocd.argoproj.io")
+                            || s.starts_with("post-delete-finalizer.argocd.argoproj.io")
+                    })
+                });
             }
             m.remove("resourceVersion");
         }
@@ -265,9 +303,10 @@ fn keep_reason(app: &Application, o: &Object) -> Option<String> {
         return Some("CustomResourceDefinitions are never deleted by cascade".to_owned());
     }
     let ro = resource_options(o);
-    let delete_opt = ro.iter().find_map(|x| x.strip_prefix("Delete=")).or_else(|| {
-        app.sync_options().iter().find_map(|x| x.strip_prefix("Delete="))
-    });
+    let delete_opt = ro
+        .iter()
+        .find_map(|x| x.strip_prefix("Delete="))
+        .or_else(|| app.sync_options().iter().find_map(|x| x.strip_prefix("Delete=")));
     if delete_opt == Some("false") {
         return Some("Delete=false".to_owned());
     }

@@ -29,7 +29,8 @@ use crate::engine::{
 use crate::health::resource_health;
 use crate::model::{
     Application, Operation, OperationInitiator, OperationPhase, OperationState, ResourceResult, ResultCode,
-    RetryStrategy, SyncOperation, SyncOperationResult, SyncPhase, SyncStatusCode, is_application, parse_duration,
+    RetryStrategy, SyncOperation, SyncOperationResult, SyncPhase, SyncStatusCode, is_application,
+    parse_duration,
 };
 use crate::object::{GroupKind, Object, ObjectRef};
 
@@ -59,11 +60,20 @@ pub trait OperationSink: Send + Sync {
 }
 
 fn result_key(group: &str, kind: &str, ns: &str, name: &str, phase: Option<SyncPhase>) -> String {
-    format!("{group}/{kind}/{ns}/{name}:{}", phase.map(|p| p.as_str()).unwrap_or(""))
+    format!(
+        "{group}/{kind}/{ns}/{name}:{}",
+        phase.map(|p| p.as_str()).unwrap_or("")
+    )
 }
 
 fn task_key(t: &Task) -> String {
-    result_key(t.object.group(), t.object.kind(), t.object.namespace().unwrap_or(""), t.object.name(), Some(t.phase))
+    result_key(
+        t.object.group(),
+        t.object.kind(),
+        t.object.namespace().unwrap_or(""),
+        t.object.name(),
+        Some(t.phase),
+    )
 }
 
 fn res_key(r: &ResourceResult) -> String {
@@ -72,7 +82,11 @@ fn res_key(r: &ResourceResult) -> String {
 
 pub(super) fn kubectl_name(o: &ObjectRef) -> String {
     let kind = o.kind.to_lowercase();
-    if o.group.is_empty() { format!("{kind}/{}", o.name) } else { format!("{kind}.{}/{}", o.group, o.name) }
+    if o.group.is_empty() {
+        format!("{kind}/{}", o.name)
+    } else {
+        format!("{kind}.{}/{}", o.group, o.name)
+    }
 }
 
 fn new_result(t: &Task, status: ResultCode, message: String, phase: OperationPhase) -> ResourceResult {
@@ -131,7 +145,12 @@ impl Syncer {
 
     fn prune_enabled(&self, app: &Application, opts: &SyncOptions) -> bool {
         opts.prune.unwrap_or_else(|| {
-            app.spec.sync_policy.as_ref().and_then(|p| p.automated.as_ref()).and_then(|a| a.prune) == Some(true)
+            app.spec
+                .sync_policy
+                .as_ref()
+                .and_then(|p| p.automated.as_ref())
+                .and_then(|a| a.prune)
+                == Some(true)
         })
     }
 
@@ -156,16 +175,35 @@ impl Syncer {
         state: &OperationState,
         opts: &SyncOptions,
     ) -> Result<SyncPlan, SyncError> {
-        let mut desired = cmp.desired.clone();
+        // Selective sync: only the named resources, and no hooks (Argo CD's rule).
+        let selected = |o: &Object| {
+            opts.resources.is_empty()
+                || (!matches!(plan::hook_role(o), plan::HookRole::Hook(_))
+                    && opts.resources.iter().any(|r| {
+                        r.group == o.group()
+                            && r.kind == o.kind()
+                            && r.name == o.name()
+                            && r.namespace.as_deref().is_none_or(|ns| Some(ns) == o.namespace())
+                    }))
+        };
+        let mut desired: Vec<Object> = cmp.desired.iter().filter(|o| selected(o)).cloned().collect();
+        let to_prune: Vec<Object> = cmp.to_prune.iter().filter(|o| selected(o)).cloned().collect();
         let dest_ns = app.spec.destination.namespace().to_owned();
         if app.has_sync_option("CreateNamespace", "true")
             && !dest_ns.is_empty()
-            && !desired.iter().any(|o| o.group().is_empty() && o.kind() == "Namespace" && o.name() == dest_ns)
+            && !desired
+                .iter()
+                .any(|o| o.group().is_empty() && o.kind() == "Namespace" && o.name() == dest_ns)
         {
             let ns_ref = ObjectRef::new("", "Namespace", None, dest_ns.clone());
             let existing = self.retry_call(|| self.backend.try_get(&ns_ref)).await?;
             let mut ns = existing.unwrap_or_else(|| Object::new("v1", "Namespace", None, &dest_ns));
-            if let Some(m) = app.spec.sync_policy.as_ref().and_then(|p| p.managed_namespace_metadata.as_ref()) {
+            if let Some(m) = app
+                .spec
+                .sync_policy
+                .as_ref()
+                .and_then(|p| p.managed_namespace_metadata.as_ref())
+            {
                 for (k, v) in &m.labels {
                     ns.set_label(k, v);
                 }
@@ -173,7 +211,11 @@ impl Syncer {
                     ns.set_annotation(k, v);
                 }
             }
-            let managed = app.spec.sync_policy.as_ref().is_some_and(|p| p.managed_namespace_metadata.is_some());
+            let managed = app
+                .spec
+                .sync_policy
+                .as_ref()
+                .is_some_and(|p| p.managed_namespace_metadata.is_some());
             // Not tracked, so never pruned (as in Argo CD). Created when missing; with
             // managedNamespaceMetadata also kept in line when it exists.
             if ns.uid().is_none() || managed {
@@ -190,33 +232,25 @@ impl Syncer {
             }
         }
         let prune_last = app.has_sync_option("PruneLast", "true");
-        let mut plan = plan::plan(&desired, &cmp.to_prune, prune_last);
-        let started_unix = state.started_at.as_deref().and_then(crate::time::parse_rfc3339).unwrap_or(0);
+        let mut plan = plan::plan_owned(desired, to_prune, prune_last);
+        let started_unix = state
+            .started_at
+            .as_deref()
+            .and_then(crate::time::parse_rfc3339)
+            .unwrap_or(0);
         let rev = &opts.revision;
         let rev_part = if rev.len() >= 8 { &rev[..7] } else { rev.as_str() };
         for w in &mut plan.waves {
             for t in &mut w.tasks {
                 if t.hook && t.object.name().is_empty() {
                     let prefix = t.object.generate_name().unwrap_or("hook-").to_owned();
-                    let n = format!("{prefix}{}", format!("{rev_part}-{}-{started_unix}", t.phase).to_lowercase());
+                    let n = format!(
+                        "{prefix}{}",
+                        format!("{rev_part}-{}-{started_unix}", t.phase).to_lowercase()
+                    );
                     t.object.set_name(&n);
                 }
             }
-        }
-        // Selective sync: only the named resources, and no hooks (Argo CD's rule).
-        if !opts.resources.is_empty() {
-            for w in &mut plan.waves {
-                w.tasks.retain(|t| {
-                    !t.hook
-                        && opts.resources.iter().any(|r| {
-                            r.group == t.object.group()
-                                && r.kind == t.object.kind()
-                                && r.name == t.object.name()
-                                && r.namespace.as_deref().is_none_or(|ns| Some(ns) == t.object.namespace())
-                        })
-                });
-            }
-            plan.waves.retain(|w| !w.tasks.is_empty());
         }
         Ok(plan)
     }
@@ -259,7 +293,11 @@ impl Syncer {
 
         if state.message == DRY_RUN_PENDING {
             if app.has_sync_option("FailOnSharedResource", "true") && !cmp.shared.is_empty() {
-                let names: Vec<String> = cmp.shared.iter().map(|(o, other)| format!("{o} (tracked by {other})")).collect();
+                let names: Vec<String> = cmp
+                    .shared
+                    .iter()
+                    .map(|(o, other)| format!("{o} (tracked by {other})"))
+                    .collect();
                 return Ok(self.fail(state, format!("Shared resource found: {}", names.join(", "))));
             }
             let failures = self.dry_run_plan(app, &plan).await;
@@ -268,22 +306,35 @@ impl Syncer {
                 let results = &mut state.sync_result.get_or_insert_with(Default::default).resources;
                 for (t, e) in &failures {
                     msgs.push(format!("{}: {e}", t.object.object_ref()));
-                    results.push(new_result(t, ResultCode::SyncFailed, e.to_string(), OperationPhase::Failed));
+                    results.push(new_result(
+                        t,
+                        ResultCode::SyncFailed,
+                        e.to_string(),
+                        OperationPhase::Failed,
+                    ));
                 }
                 return Ok(self.fail(
                     state,
-                    format!("one or more objects failed to apply (dry run): {}", msgs.join("; ")),
+                    format!(
+                        "one or more objects failed to apply (dry run): {}",
+                        msgs.join("; ")
+                    ),
                 ));
             }
             if opts.dry_run {
                 let results = &mut state.sync_result.get_or_insert_with(Default::default).resources;
                 for t in plan.tasks().filter(|t| t.phase != SyncPhase::SyncFail) {
                     let (code, msg) = match t.action {
-                        TaskAction::Apply => {
-                            (ResultCode::Synced, format!("{} configured (dry run)", kubectl_name(&t.object_ref())))
+                        TaskAction::Apply => (
+                            ResultCode::Synced,
+                            format!("{} configured (dry run)", kubectl_name(&t.object_ref())),
+                        ),
+                        TaskAction::Prune if prune_enabled => {
+                            (ResultCode::Pruned, "pruned (dry run)".to_owned())
                         }
-                        TaskAction::Prune if prune_enabled => (ResultCode::Pruned, "pruned (dry run)".to_owned()),
-                        TaskAction::Prune => (ResultCode::PruneSkipped, "ignored (requires pruning)".to_owned()),
+                        TaskAction::Prune => {
+                            (ResultCode::PruneSkipped, "ignored (requires pruning)".to_owned())
+                        }
                     };
                     results.push(new_result(t, code, msg, OperationPhase::Succeeded));
                 }
@@ -300,7 +351,10 @@ impl Syncer {
         let mut hook_running = false;
         for t in plan.tasks() {
             let key = task_key(t);
-            let Some(idx) = state.sync_result.as_ref().and_then(|s| s.resources.iter().position(|r| res_key(r) == key))
+            let Some(idx) = state
+                .sync_result
+                .as_ref()
+                .and_then(|s| s.resources.iter().position(|r| res_key(r) == key))
             else {
                 continue;
             };
@@ -336,34 +390,55 @@ impl Syncer {
         }
         // Pruned objects must be gone before we move past them.
         let mut deleting = Vec::new();
-        for r in state.sync_result.iter().flat_map(|s| &s.resources).filter(|r| r.status == ResultCode::Pruned) {
+        for r in state
+            .sync_result
+            .iter()
+            .flat_map(|s| &s.resources)
+            .filter(|r| r.status == ResultCode::Pruned)
+        {
             let oref = ObjectRef::new(&r.group, &r.kind, Some(&r.namespace), &r.name);
-            if let Ok(Some(live)) = self.retry_call(|| self.backend.try_get(&oref)).await {
-                if live.deletion_timestamp().is_some() {
-                    deleting.push(oref.to_string());
-                }
+            if let Ok(Some(live)) = self.retry_call(|| self.backend.try_get(&oref)).await
+                && live.deletion_timestamp().is_some()
+            {
+                deleting.push(oref.to_string());
             }
         }
         if !deleting.is_empty() {
-            return Ok(StepOutcome::Waiting(format!("deletion of {}", deleting.join(", "))));
+            return Ok(StepOutcome::Waiting(format!(
+                "deletion of {}",
+                deleting.join(", ")
+            )));
         }
 
         let failed: Vec<String> = state
             .sync_result
             .iter()
             .flat_map(|s| &s.resources)
-            .filter(|r| r.hook_phase == Some(OperationPhase::Failed) && r.sync_phase != Some(SyncPhase::SyncFail))
+            .filter(|r| {
+                r.hook_phase == Some(OperationPhase::Failed) && r.sync_phase != Some(SyncPhase::SyncFail)
+            })
             .map(|r| {
                 let o = ObjectRef::new(&r.group, &r.kind, Some(&r.namespace), &r.name);
-                if r.message.is_empty() { o.to_string() } else { format!("{o}: {}", r.message) }
+                if r.message.is_empty() {
+                    o.to_string()
+                } else {
+                    format!("{o}: {}", r.message)
+                }
             })
             .collect();
         if !failed.is_empty() {
-            return self.sync_fail_path(app, &plan, state, failed, propagation, changes).await;
+            return self
+                .sync_fail_path(app, &plan, state, failed, propagation, changes)
+                .await;
         }
 
         let apply_out_of_sync_only = app.has_sync_option("ApplyOutOfSyncOnly", "true");
-        let done: BTreeSet<String> = state.sync_result.iter().flat_map(|s| &s.resources).map(res_key).collect();
+        let done: BTreeSet<String> = state
+            .sync_result
+            .iter()
+            .flat_map(|s| &s.resources)
+            .map(res_key)
+            .collect();
         let pending: Vec<&Task> = plan
             .tasks()
             .filter(|t| t.phase != SyncPhase::SyncFail && !done.contains(&task_key(t)))
@@ -375,14 +450,19 @@ impl Syncer {
             })
             .collect();
         let Some(first) = pending.first() else {
-            self.delete_hooks(&plan, state, DeletePolicy::HookSucceeded, propagation, changes).await;
+            self.delete_hooks(&plan, state, DeletePolicy::HookSucceeded, propagation, changes)
+                .await;
             state.phase = OperationPhase::Succeeded;
             state.message = "successfully synced (all tasks run)".to_owned();
             state.finished_at = Some(self.now());
             return Ok(StepOutcome::Done);
         };
         let (phase, wave) = (first.phase, first.wave);
-        let batch: Vec<&Task> = pending.iter().copied().filter(|t| t.phase == phase && t.wave == wave).collect();
+        let batch: Vec<&Task> = pending
+            .iter()
+            .copied()
+            .filter(|t| t.phase == phase && t.wave == wave)
+            .collect();
         self.emit(SyncEvent::WaveStarted {
             app: name.clone(),
             phase,
@@ -393,19 +473,34 @@ impl Syncer {
         // Prunes first; Prune=confirm waits for the Application's deletion-approved annotation.
         let needs_confirm: Vec<&&Task> = batch
             .iter()
-            .filter(|t| t.action == TaskAction::Prune && prune_enabled && requires_confirmation(app, &t.object))
+            .filter(|t| {
+                t.action == TaskAction::Prune && prune_enabled && requires_confirmation(app, &t.object)
+            })
             .collect();
         if !needs_confirm.is_empty() && !deletion_approved(app, state.started_at.as_deref()) {
-            let names: Vec<String> = needs_confirm.iter().map(|t| t.object.object_ref().to_string()).collect();
-            return Ok(StepOutcome::Waiting(format!("pruning confirmation of {}", names.join(", "))));
+            let names: Vec<String> = needs_confirm
+                .iter()
+                .map(|t| t.object.object_ref().to_string())
+                .collect();
+            return Ok(StepOutcome::Waiting(format!(
+                "pruning confirmation of {}",
+                names.join(", ")
+            )));
         }
         let mut batch_failed = false;
         let mut applied_apps: Vec<Object> = Vec::new();
         for t in batch.iter().filter(|t| t.action == TaskAction::Prune) {
             let r = self.prune_task(app, t, prune_enabled, propagation, changes).await;
             batch_failed |= r.status == ResultCode::SyncFailed;
-            self.emit(SyncEvent::TaskDone { app: name.clone(), result: r.clone() });
-            state.sync_result.get_or_insert_with(Default::default).resources.push(r);
+            self.emit(SyncEvent::TaskDone {
+                app: name.clone(),
+                result: r.clone(),
+            });
+            state
+                .sync_result
+                .get_or_insert_with(Default::default)
+                .resources
+                .push(r);
         }
         // BeforeHookCreation: delete hooks left from an earlier sync, and wait until they are gone.
         let mut waiting_deletion = Vec::new();
@@ -417,11 +512,20 @@ impl Syncer {
             let r = t.object_ref();
             if let Ok(Some(_)) = self.retry_call(|| self.backend.try_get(&r)).await {
                 match self.retry_call(|| self.backend.delete(&r, &del_opts)).await {
-                    Ok(_) => changes.push(Change { object: r.clone(), action: "hook deleted".into(), diff: Vec::new() }),
+                    Ok(_) => changes.push(Change {
+                        object: r.clone(),
+                        action: "hook deleted".into(),
+                        diff: Vec::new(),
+                    }),
                     Err(e) if e.kind() == ErrorKind::NotFound => {}
                     Err(e) => {
-                        let res = new_result(t, ResultCode::SyncFailed, e.to_string(), OperationPhase::Failed);
-                        state.sync_result.get_or_insert_with(Default::default).resources.push(res);
+                        let res =
+                            new_result(t, ResultCode::SyncFailed, e.to_string(), OperationPhase::Failed);
+                        state
+                            .sync_result
+                            .get_or_insert_with(Default::default)
+                            .resources
+                            .push(res);
                         return Ok(StepOutcome::Progress);
                     }
                 }
@@ -431,36 +535,55 @@ impl Syncer {
             }
         }
         if !waiting_deletion.is_empty() {
-            return Ok(StepOutcome::Waiting(format!("deletion of {}", waiting_deletion.join(", "))));
+            return Ok(StepOutcome::Waiting(format!(
+                "deletion of {}",
+                waiting_deletion.join(", ")
+            )));
         }
         for t in batch.iter().filter(|t| t.action == TaskAction::Apply) {
-            let (r, live) = self.apply_task(t, cmp, changes).await;
-            if let (ResultCode::Synced, Some(live)) = (r.status, &live) {
-                if is_application(live) && !t.hook {
-                    applied_apps.push(live.clone());
-                }
+            let (r, live) = self.apply_task(app, t, cmp, changes).await;
+            if let (ResultCode::Synced, Some(live)) = (r.status, &live)
+                && is_application(live)
+                && !t.hook
+            {
+                applied_apps.push(live.clone());
             }
             batch_failed |= r.status == ResultCode::SyncFailed;
-            self.emit(SyncEvent::TaskDone { app: name.clone(), result: r.clone() });
-            state.sync_result.get_or_insert_with(Default::default).resources.push(r);
+            self.emit(SyncEvent::TaskDone {
+                app: name.clone(),
+                result: r.clone(),
+            });
+            state
+                .sync_result
+                .get_or_insert_with(Default::default)
+                .resources
+                .push(r);
         }
-        if !batch_failed {
-            if let Some(ch) = children {
-                for child in &applied_apps {
-                    if child.object_ref() == app.object_ref() {
-                        continue; // an app that manages itself
-                    }
-                    let outcome = ch.reconcile_child(child).await;
-                    let key = result_key(child.group(), child.kind(), child.namespace().unwrap_or(""), child.name(), Some(phase));
-                    if let Some(r) = state.sync_result.as_mut().and_then(|s| s.resources.iter_mut().find(|r| res_key(r) == key)) {
-                        match outcome {
-                            Ok(()) => r.hook_phase = Some(OperationPhase::Succeeded),
-                            Err(e) => {
-                                r.status = ResultCode::SyncFailed;
-                                r.hook_phase = Some(OperationPhase::Failed);
-                                r.message = format!("child application failed: {e}");
-                                batch_failed = true;
-                            }
+        if !batch_failed && let Some(ch) = children {
+            for child in &applied_apps {
+                if child.object_ref() == app.object_ref() {
+                    continue; // an app that manages itself
+                }
+                let outcome = ch.reconcile_child(child).await;
+                let key = result_key(
+                    child.group(),
+                    child.kind(),
+                    child.namespace().unwrap_or(""),
+                    child.name(),
+                    Some(phase),
+                );
+                if let Some(r) = state
+                    .sync_result
+                    .as_mut()
+                    .and_then(|s| s.resources.iter_mut().find(|r| res_key(r) == key))
+                {
+                    match outcome {
+                        Ok(()) => r.hook_phase = Some(OperationPhase::Succeeded),
+                        Err(e) => {
+                            r.status = ResultCode::SyncFailed;
+                            r.hook_phase = Some(OperationPhase::Failed);
+                            r.message = format!("child application failed: {e}");
+                            batch_failed = true;
                         }
                     }
                 }
@@ -472,7 +595,8 @@ impl Syncer {
         let remaining = pending.len() - batch.len();
         if remaining == 0 && !batch.iter().any(|t| t.hook) && !plan.is_multi_step() {
             // A single-step sync without hooks ends right after the apply (Argo CD's rule).
-            self.delete_hooks(&plan, state, DeletePolicy::HookSucceeded, propagation, changes).await;
+            self.delete_hooks(&plan, state, DeletePolicy::HookSucceeded, propagation, changes)
+                .await;
             state.phase = OperationPhase::Succeeded;
             state.message = "successfully synced (all tasks run)".to_owned();
             state.finished_at = Some(self.now());
@@ -500,36 +624,54 @@ impl Syncer {
         propagation: Propagation,
         changes: &mut Vec<Change>,
     ) -> Result<StepOutcome, SyncError> {
-        let done: BTreeSet<String> = state.sync_result.iter().flat_map(|s| &s.resources).map(res_key).collect();
-        let not_started: Vec<&Task> =
-            plan.tasks().filter(|t| t.phase == SyncPhase::SyncFail && !done.contains(&task_key(t))).collect();
-        if !not_started.is_empty() {
-            for t in not_started {
-                let (r, _) = self.apply_task(t, &Comparison::default(), changes).await;
-                self.emit(SyncEvent::TaskDone { app: app.metadata.name.clone(), result: r.clone() });
-                state.sync_result.get_or_insert_with(Default::default).resources.push(r);
-            }
-            return Ok(StepOutcome::Progress);
-        }
-        let syncfail_running = state
+        let done: BTreeSet<String> = state
             .sync_result
             .iter()
             .flat_map(|s| &s.resources)
-            .any(|r| r.sync_phase == Some(SyncPhase::SyncFail) && r.hook_phase == Some(OperationPhase::Running));
+            .map(res_key)
+            .collect();
+        let not_started: Vec<&Task> = plan
+            .tasks()
+            .filter(|t| t.phase == SyncPhase::SyncFail && !done.contains(&task_key(t)))
+            .collect();
+        if !not_started.is_empty() {
+            for t in not_started {
+                let (r, _) = self.apply_task(app, t, &Comparison::default(), changes).await;
+                self.emit(SyncEvent::TaskDone {
+                    app: app.metadata.name.clone(),
+                    result: r.clone(),
+                });
+                state
+                    .sync_result
+                    .get_or_insert_with(Default::default)
+                    .resources
+                    .push(r);
+            }
+            return Ok(StepOutcome::Progress);
+        }
+        let syncfail_running = state.sync_result.iter().flat_map(|s| &s.resources).any(|r| {
+            r.sync_phase == Some(SyncPhase::SyncFail) && r.hook_phase == Some(OperationPhase::Running)
+        });
         if syncfail_running {
             return Ok(StepOutcome::Waiting("SyncFail hooks".to_owned()));
         }
-        self.delete_hooks(plan, state, DeletePolicy::HookFailed, propagation, changes).await;
+        self.delete_hooks(plan, state, DeletePolicy::HookFailed, propagation, changes)
+            .await;
         let mut message = format!("one or more objects failed to sync: {}", failed.join("; "));
         let syncfail_failed: Vec<String> = state
             .sync_result
             .iter()
             .flat_map(|s| &s.resources)
-            .filter(|r| r.sync_phase == Some(SyncPhase::SyncFail) && r.hook_phase == Some(OperationPhase::Failed))
+            .filter(|r| {
+                r.sync_phase == Some(SyncPhase::SyncFail) && r.hook_phase == Some(OperationPhase::Failed)
+            })
             .map(|r| format!("{}/{}", r.kind, r.name))
             .collect();
         if !syncfail_failed.is_empty() {
-            message.push_str(&format!("; SyncFail hooks failed: {}", syncfail_failed.join(", ")));
+            message.push_str(&format!(
+                "; SyncFail hooks failed: {}",
+                syncfail_failed.join(", ")
+            ));
         }
         Ok(self.fail(state, message))
     }
@@ -543,27 +685,45 @@ impl Syncer {
         };
         let Some(live) = live else {
             return if t.hook {
-                (OperationPhase::Failed, format!("{r} is missing, it might have been deleted"))
+                (
+                    OperationPhase::Failed,
+                    format!("{r} is missing, it might have been deleted"),
+                )
             } else {
                 (OperationPhase::Running, "missing".to_owned())
             };
         };
         // Fresh status: a controller must have observed the current generation.
-        if !t.hook {
-            if let Some(observed) = live.pointer("/status/observedGeneration").and_then(|v| v.as_i64()) {
-                if observed < live.generation() {
-                    return (OperationPhase::Running, "status not yet observed".to_owned());
-                }
-            }
+        if !t.hook
+            && let Some(observed) = live
+                .pointer("/status/observedGeneration")
+                .and_then(|v| v.as_i64())
+            && observed < live.generation()
+        {
+            return (OperationPhase::Running, "status not yet observed".to_owned());
         }
         match resource_health(self.health.as_ref(), &live) {
-            None => (OperationPhase::Succeeded, if t.hook { format!("{} created", r.name) } else { String::new() }),
+            None => (
+                OperationPhase::Succeeded,
+                if t.hook {
+                    format!("{} created", r.name)
+                } else {
+                    String::new()
+                },
+            ),
             Some(h) => match h.status {
                 HealthCode::Healthy => (OperationPhase::Succeeded, h.message),
                 HealthCode::Degraded => (OperationPhase::Failed, h.message),
                 HealthCode::Unknown if t.hook => (OperationPhase::Failed, h.message),
                 HealthCode::Missing if t.hook => (OperationPhase::Succeeded, format!("{} created", r.name)),
-                _ => (OperationPhase::Running, if h.message.is_empty() { h.status.to_string() } else { format!("{}: {}", h.status, h.message) }),
+                _ => (
+                    OperationPhase::Running,
+                    if h.message.is_empty() {
+                        h.status.to_string()
+                    } else {
+                        format!("{}: {}", h.status, h.message)
+                    },
+                ),
             },
         }
     }
@@ -576,8 +736,16 @@ impl Syncer {
                 created_ns.insert(t.object.name().to_owned());
             }
             if t.object.kind() == "CustomResourceDefinition" {
-                let g = t.object.pointer("/spec/group").and_then(|v| v.as_str()).unwrap_or("");
-                let k = t.object.pointer("/spec/names/kind").and_then(|v| v.as_str()).unwrap_or("");
+                let g = t
+                    .object
+                    .pointer("/spec/group")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
+                let k = t
+                    .object
+                    .pointer("/spec/names/kind")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
                 created_kinds.insert(GroupKind::new(g, k));
             }
         }
@@ -589,10 +757,11 @@ impl Syncer {
             if created_kinds.contains(&t.object.group_kind()) {
                 continue;
             }
-            let skip_missing = skip_missing_app || resource_options(&t.object).contains(&"SkipDryRunOnMissingResource=true");
+            let skip_missing =
+                skip_missing_app || resource_options(&t.object).contains(&"SkipDryRunOnMissingResource=true");
             if let Err(e) = self.retry_call(|| self.backend.apply(&t.object, &dry)).await {
-                let ns_pending =
-                    e.kind() == ErrorKind::NotFound && t.object.namespace().is_some_and(|ns| created_ns.contains(ns));
+                let ns_pending = e.kind() == ErrorKind::NotFound
+                    && t.object.namespace().is_some_and(|ns| created_ns.contains(ns));
                 let kind_missing = e.kind() == ErrorKind::NotFound && skip_missing;
                 if !ns_pending && !kind_missing {
                     failures.push((t.clone(), e));
@@ -611,16 +780,30 @@ impl Syncer {
         changes: &mut Vec<Change>,
     ) -> ResourceResult {
         if prune_option(app, &t.object) == Some("false") {
-            return new_result(t, ResultCode::PruneSkipped, "ignored (no prune)".into(), OperationPhase::Succeeded);
+            return new_result(
+                t,
+                ResultCode::PruneSkipped,
+                "ignored (no prune)".into(),
+                OperationPhase::Succeeded,
+            );
         }
         if !prune_enabled {
-            return new_result(t, ResultCode::PruneSkipped, "ignored (requires pruning)".into(), OperationPhase::Succeeded);
+            return new_result(
+                t,
+                ResultCode::PruneSkipped,
+                "ignored (requires pruning)".into(),
+                OperationPhase::Succeeded,
+            );
         }
         let r = t.object.object_ref();
         let del_opts = DeleteOptions::default().propagation(propagation);
         match self.retry_call(|| self.backend.delete(&r, &del_opts)).await {
             Ok(_) => {
-                changes.push(Change { object: r, action: "pruned".into(), diff: Vec::new() });
+                changes.push(Change {
+                    object: r,
+                    action: "pruned".into(),
+                    diff: Vec::new(),
+                });
                 new_result(t, ResultCode::Pruned, "pruned".into(), OperationPhase::Succeeded)
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -630,8 +813,23 @@ impl Syncer {
         }
     }
 
-    async fn apply_task(&self, t: &Task, cmp: &Comparison, changes: &mut Vec<Change>) -> (ResourceResult, Option<Object>) {
+    async fn apply_task(
+        &self,
+        app: &Application,
+        t: &Task,
+        cmp: &Comparison,
+        changes: &mut Vec<Change>,
+    ) -> (ResourceResult, Option<Object>) {
         let r = t.object.object_ref();
+        // RespectIgnoreDifferences: fields ignored by a jsonPointers rule keep their live values.
+        let respected;
+        let target = match cmp.live.get(&r) {
+            Some(live) if app.has_sync_option("RespectIgnoreDifferences", "true") => {
+                respected = respect_ignored(app, &t.object, live);
+                &respected
+            }
+            _ => &t.object,
+        };
         let sync_opts = resource_options(&t.object);
         let live_opts: Vec<String> = cmp
             .live
@@ -645,7 +843,7 @@ impl Syncer {
             .force(has("Force=true"))
             .server_side(has("ServerSideApply=true") && !sync_opts.contains(&"ServerSideApply=false"))
             .field_manager("argocd-controller");
-        match self.retry_call(|| self.backend.apply(&t.object, &opts)).await {
+        match self.retry_call(|| self.backend.apply(target, &opts)).await {
             Ok(applied) => {
                 let msg = format!("{} {}", kubectl_name(&r), applied.outcome.as_str());
                 if applied.outcome != ApplyOutcome::Unchanged {
@@ -656,12 +854,23 @@ impl Syncer {
                         } else {
                             applied.outcome.as_str().to_owned()
                         },
-                        diff: cmp.diffs.iter().find(|(o, _)| *o == r).map(|(_, d)| d.clone()).unwrap_or_default(),
+                        diff: cmp
+                            .diffs
+                            .iter()
+                            .find(|(o, _)| *o == r)
+                            .map(|(_, d)| d.clone())
+                            .unwrap_or_default(),
                     });
                 }
-                (new_result(t, ResultCode::Synced, msg, OperationPhase::Running), Some(applied.object))
+                (
+                    new_result(t, ResultCode::Synced, msg, OperationPhase::Running),
+                    Some(applied.object),
+                )
             }
-            Err(e) => (new_result(t, ResultCode::SyncFailed, e.to_string(), OperationPhase::Failed), None),
+            Err(e) => (
+                new_result(t, ResultCode::SyncFailed, e.to_string(), OperationPhase::Failed),
+                None,
+            ),
         }
     }
 
@@ -687,8 +896,16 @@ impl Syncer {
             if !delete_policies(&t.object).contains(&policy) || !done.insert(r.clone()) {
                 continue;
             }
-            if self.retry_call(|| self.backend.delete(&r, &del_opts)).await.is_ok() {
-                changes.push(Change { object: r, action: "hook deleted".into(), diff: Vec::new() });
+            if self
+                .retry_call(|| self.backend.delete(&r, &del_opts))
+                .await
+                .is_ok()
+            {
+                changes.push(Change {
+                    object: r,
+                    action: "hook deleted".into(),
+                    diff: Vec::new(),
+                });
             }
         }
     }
@@ -710,7 +927,9 @@ impl Syncer {
         let mut waits = 0u32;
         let mut cmp = self.compare(app, desired.clone(), opts).await?;
         loop {
-            let outcome = self.step(app, &cmp, &mut state, opts, children, &mut changes).await?;
+            let outcome = self
+                .step(app, &cmp, &mut state, opts, children, &mut changes)
+                .await?;
             if let Some(s) = sink {
                 s.save(&state).await;
             }
@@ -718,10 +937,16 @@ impl Syncer {
                 StepOutcome::Progress => waits = 0,
                 StepOutcome::Waiting(reason) => {
                     if waits == 0 {
-                        self.emit(SyncEvent::Waiting { app: app.metadata.name.clone(), reason: reason.clone() });
+                        self.emit(SyncEvent::Waiting {
+                            app: app.metadata.name.clone(),
+                            reason: reason.clone(),
+                        });
                     }
                     if waits >= opts.max_wait_steps {
-                        self.fail(&mut state, format!("timed out after {waits} steps waiting for {reason}"));
+                        self.fail(
+                            &mut state,
+                            format!("timed out after {waits} steps waiting for {reason}"),
+                        );
                     } else {
                         waits += 1;
                         self.waiter.wait().await;
@@ -793,7 +1018,11 @@ impl Syncer {
                 health = self.app_health(app, &cmp);
             }
         }
-        let results = state.sync_result.as_ref().map(|s| s.resources.clone()).unwrap_or_default();
+        let results = state
+            .sync_result
+            .as_ref()
+            .map(|s| s.resources.clone())
+            .unwrap_or_default();
         Ok(SyncResult {
             phase: state.phase,
             message: state.message.clone(),
@@ -809,7 +1038,10 @@ impl Syncer {
 /// The wait before retry `n` (0-based): `min(maxDuration, duration × factor^n)`, defaults 5s, 2, 3m.
 pub fn retry_delay(retry: Option<&RetryStrategy>, n: i64) -> Duration {
     let b = retry.and_then(|r| r.backoff.as_ref());
-    let base = b.and_then(|b| b.duration.as_deref()).and_then(|d| parse_duration(d).ok()).unwrap_or(Duration::from_secs(5));
+    let base = b
+        .and_then(|b| b.duration.as_deref())
+        .and_then(|d| parse_duration(d).ok())
+        .unwrap_or(Duration::from_secs(5));
     let factor = b.and_then(|b| b.factor).unwrap_or(2).max(1) as u32;
     let max = b
         .and_then(|b| b.max_duration.as_deref())
@@ -820,9 +1052,72 @@ pub fn retry_delay(retry: Option<&RetryStrategy>, n: i64) -> Duration {
     if max.is_zero() { d } else { d.min(max) }
 }
 
+/// The target with the live values at the JSON pointers that `ignoreDifferences` rules of the app
+/// name for it (Argo CD's `RespectIgnoreDifferences=true`; jq expressions are not applied here).
+fn respect_ignored(app: &Application, target: &Object, live: &Object) -> Object {
+    let mut v = target.as_value().clone();
+    for rule in &app.spec.ignore_differences {
+        let rule = crate::diff::IgnoreRule::from(rule);
+        if !rule.matches(target.group(), target.kind(), target.namespace(), target.name()) {
+            continue;
+        }
+        for ptr in &rule.json_pointers {
+            if ptr.is_empty()
+                || ptr == "/status"
+                || ptr.starts_with("/metadata/name")
+                || ptr.starts_with("/kind")
+            {
+                continue;
+            }
+            match live.as_value().pointer(ptr) {
+                Some(lv) => set_pointer(&mut v, ptr, lv.clone()),
+                None => {
+                    let _ = crate::patch::json_patch::remove_paths(&mut v, &[ptr.as_str()]);
+                }
+            }
+        }
+    }
+    Object::from_value(v).unwrap_or_else(|_| target.clone())
+}
+
+/// Sets the value at a JSON pointer, creating intermediate mappings.
+fn set_pointer(v: &mut serde_json::Value, ptr: &str, value: serde_json::Value) {
+    let Ok(parts) = crate::patch::json_patch::parse_pointer(ptr) else {
+        return;
+    };
+    let mut cur = v;
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        match cur {
+            serde_json::Value::Object(m) => {
+                if last {
+                    m.insert(part.clone(), value);
+                    return;
+                }
+                cur = m
+                    .entry(part.clone())
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            }
+            serde_json::Value::Array(a) => {
+                let Some(item) = part.parse::<usize>().ok().and_then(|i| a.get_mut(i)) else {
+                    return;
+                };
+                if last {
+                    *item = value;
+                    return;
+                }
+                cur = item;
+            }
+            _ => return,
+        }
+    }
+}
+
 /// The resource-level sync options of an object (`argocd.argoproj.io/sync-options`).
 pub fn resource_options(obj: &Object) -> Vec<&str> {
-    obj.annotation(plan::SYNC_OPTIONS_ANNOTATION).map(plan::csv).unwrap_or_default()
+    obj.annotation(plan::SYNC_OPTIONS_ANNOTATION)
+        .map(plan::csv)
+        .unwrap_or_default()
 }
 
 /// The `Prune=` option of an object: its annotation, else the app's sync option.
@@ -838,7 +1133,11 @@ fn requires_confirmation(app: &Application, obj: &Object) -> bool {
 }
 
 fn deletion_approved(app: &Application, started_at: Option<&str>) -> bool {
-    let approved = app.metadata.annotations.get(DELETION_APPROVED_ANNOTATION).and_then(|t| crate::time::parse_rfc3339(t));
+    let approved = app
+        .metadata
+        .annotations
+        .get(DELETION_APPROVED_ANNOTATION)
+        .and_then(|t| crate::time::parse_rfc3339(t));
     let started = started_at.and_then(crate::time::parse_rfc3339).unwrap_or(0);
     approved.is_some_and(|a| a >= started)
 }

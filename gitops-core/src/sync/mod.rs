@@ -7,7 +7,6 @@
 //! Waiting is delegated to a [`Waiter`]: against the simulated cluster it advances the simulated
 //! clock one tick (`MemoryCluster::ticker()`); against a real cluster it sleeps.
 
-pub mod compare;
 pub mod controller;
 pub mod delete;
 pub mod exec;
@@ -18,9 +17,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::engine::{
-    BoxFuture, ClusterBackend, EngineError, HealthCode, INSTANCE_LABEL, ListQuery, Scope, SharedClusterBackend,
-    SharedHealthCheck,
-    TRACKING_ID_ANNOTATION, TrackingMethod,
+    BoxFuture, ClusterBackend, EngineError, HealthCode, INSTANCE_LABEL, ListQuery, Scope,
+    SharedClusterBackend, SharedHealthCheck, TRACKING_ID_ANNOTATION, TrackingMethod,
 };
 use crate::model::{
     AppHealthStatus, Application, OperationPhase, OperationState, ResourceHealth, ResourceResult,
@@ -28,9 +26,9 @@ use crate::model::{
 };
 use crate::object::{GroupKind, Object, ObjectRef};
 
+use crate::diff::{DiffOptions, FieldChange};
 use crate::health::aggregate::{ResourceHealthInput, aggregate};
 use crate::health::{WithAppHealth, resource_health};
-use compare::FieldDiff;
 use plan::{HookRole, hook_role};
 
 /// Annotation a renderer may set to say which repository file an object came from. The sync
@@ -187,7 +185,7 @@ pub struct Change {
     /// `created`, `configured`, `pruned`, `hook created`, `hook deleted`.
     pub action: String,
     /// What differed before the change (for `configured`).
-    pub diff: Vec<FieldDiff>,
+    pub diff: Vec<FieldChange>,
 }
 
 /// Progress reported while a sync runs.
@@ -236,12 +234,14 @@ pub struct Comparison {
     /// Tracked live objects that are no longer desired.
     pub to_prune: Vec<Object>,
     /// Field differences of out-of-sync objects.
-    pub diffs: Vec<(ObjectRef, Vec<FieldDiff>)>,
+    pub diffs: Vec<(ObjectRef, Vec<FieldChange>)>,
     /// The app's sync status.
     pub sync_status: SyncStatusCode,
     /// Desired objects whose live counterpart is tracked by another application (Argo CD's
     /// `SharedResourceWarning`), with that application's instance name.
     pub shared: Vec<(ObjectRef, String)>,
+    /// Objects whose comparison failed (e.g. a jq expression timed out): Argo CD's `ComparisonError`.
+    pub errors: Vec<String>,
 }
 
 impl Comparison {
@@ -249,7 +249,12 @@ impl Comparison {
     pub fn status_of(&self, obj: &ObjectRef) -> Option<SyncStatusCode> {
         self.resources
             .iter()
-            .find(|r| r.group == obj.group && r.kind == obj.kind && r.name == obj.name && Some(r.namespace.as_str()) == obj.namespace.as_deref().or(Some("")))
+            .find(|r| {
+                r.group == obj.group
+                    && r.kind == obj.kind
+                    && r.name == obj.name
+                    && Some(r.namespace.as_str()) == obj.namespace.as_deref().or(Some(""))
+            })
             .map(|r| r.status)
     }
 }
@@ -506,6 +511,8 @@ impl Syncer {
         let mut desired_refs = BTreeSet::new();
         let mut in_sync = true;
         let mut shared = Vec::new();
+        let mut comparison_errors: Vec<String> = Vec::new();
+        let dopts = DiffOptions::default().with_ignore_differences(&app.spec.ignore_differences);
         for d in &desired {
             let r = d.object_ref();
             let is_hook = matches!(hook_role(d), HookRole::Hook(_));
@@ -515,27 +522,29 @@ impl Syncer {
             if is_hook {
                 continue;
             }
-            if !live.contains_key(&r) {
-                if let Some(o) = self.retry_call(|| self.backend.try_get(&r)).await? {
-                    if let Some(other) = crate::engine::tracked_app(&o, opts.tracking) {
-                        if other != instance {
-                            shared.push((r.clone(), other.to_owned()));
-                        }
-                    }
-                    live.insert(r.clone(), o);
+            if !live.contains_key(&r)
+                && let Some(o) = self.retry_call(|| self.backend.try_get(&r)).await?
+            {
+                if let Some(other) = crate::engine::tracked_app(&o, opts.tracking)
+                    && other != instance
+                {
+                    shared.push((r.clone(), other.to_owned()));
                 }
+                live.insert(r.clone(), o);
             }
             let l = live.get(&r);
             let status = match l {
-                Some(l) => {
-                    let d2 = compare::diff(d, l);
-                    if d2.is_empty() {
-                        SyncStatusCode::Synced
-                    } else {
-                        diffs.push((r.clone(), d2));
+                Some(l) => match crate::diff::diff(Some(d), Some(l), &dopts) {
+                    Ok(rd) if !rd.modified => SyncStatusCode::Synced,
+                    Ok(rd) => {
+                        diffs.push((r.clone(), rd.changes));
                         SyncStatusCode::OutOfSync
                     }
-                }
+                    Err(e) => {
+                        comparison_errors.push(format!("{r}: {e}"));
+                        SyncStatusCode::Unknown
+                    }
+                },
                 None => SyncStatusCode::OutOfSync,
             };
             if status != SyncStatusCode::Synced {
@@ -572,7 +581,9 @@ impl Syncer {
             // Only top-level objects this app tracks are pruned (not untracked objects found by
             // name, not objects a controller owns), and with annotation tracking only when the
             // tracking id names the object itself (a copied annotation does not count).
-            if crate::engine::tracked_app(l, opts.tracking) != Some(instance.as_str()) || !l.owner_uids().is_empty() {
+            if crate::engine::tracked_app(l, opts.tracking) != Some(instance.as_str())
+                || !l.owner_uids().is_empty()
+            {
                 continue;
             }
             if opts.tracking != TrackingMethod::Label
@@ -606,12 +617,15 @@ impl Syncer {
             resources,
             to_prune,
             diffs,
-            sync_status: if in_sync {
+            sync_status: if !comparison_errors.is_empty() {
+                SyncStatusCode::Unknown
+            } else if in_sync {
                 SyncStatusCode::Synced
             } else {
                 SyncStatusCode::OutOfSync
             },
             shared,
+            errors: comparison_errors,
         })
     }
 

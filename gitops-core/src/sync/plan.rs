@@ -122,30 +122,31 @@ pub fn hook_role(obj: &Object) -> HookRole {
             match item {
                 "Skip" => skip = true,
                 other => {
-                    if let Some(p) = SyncPhase::parse(other) {
-                        if matches!(
+                    if let Some(p) = SyncPhase::parse(other)
+                        && matches!(
                             p,
                             SyncPhase::PreSync | SyncPhase::Sync | SyncPhase::PostSync | SyncPhase::SyncFail
-                        ) {
-                            phases.insert(p);
-                        }
+                        )
+                    {
+                        phases.insert(p);
                     }
                 }
             }
         }
     }
-    if phases.is_empty() && !skip {
-        if let Some(v) = helm {
-            for item in csv(v) {
-                match item {
-                    "pre-install" | "pre-upgrade" => {
-                        phases.insert(SyncPhase::PreSync);
-                    }
-                    "post-install" | "post-upgrade" => {
-                        phases.insert(SyncPhase::PostSync);
-                    }
-                    _ => {}
+    if phases.is_empty()
+        && !skip
+        && let Some(v) = helm
+    {
+        for item in csv(v) {
+            match item {
+                "pre-install" | "pre-upgrade" => {
+                    phases.insert(SyncPhase::PreSync);
                 }
+                "post-install" | "post-upgrade" => {
+                    phases.insert(SyncPhase::PostSync);
+                }
+                _ => {}
             }
         }
     }
@@ -284,11 +285,31 @@ impl Wave {
     }
 }
 
-/// A whole sync plan: waves in execution order.
+/// Why one task must run before another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dependency {
+    /// The next (phase, wave) starts only after the previous one is done.
+    Wave,
+    /// A Namespace comes before the objects in it.
+    Namespace,
+    /// A CustomResourceDefinition comes before its custom resources.
+    CustomResourceDefinition,
+}
+
+/// A whole sync plan: waves in execution order, and the dependency graph behind that order.
+///
+/// The order is a deterministic topological order of a DAG whose nodes are the tasks; edges go
+/// from every task of one (phase, wave) to every task of the next (through a barrier), from a
+/// Namespace to the objects in it, and from a CRD to its custom resources. Ties are broken by
+/// phase, wave, kind order, name, then group, namespace and kind.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SyncPlan {
     /// The waves, in order.
     pub waves: Vec<Wave>,
+    /// Dependency edges between task indices (positions in [`SyncPlan::tasks`]), excluding the
+    /// implied wave-to-wave edges.
+    edges: Vec<(usize, usize, Dependency)>,
 }
 
 impl SyncPlan {
@@ -316,6 +337,184 @@ impl SyncPlan {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Explicit dependency edges `(before, after, why)` between task indices in execution order.
+    /// Together with the wave order they form the plan's DAG; every edge points forward.
+    pub fn dependencies(&self) -> &[(usize, usize, Dependency)] {
+        &self.edges
+    }
+
+    /// The plan as a Graphviz `dot` digraph: one cluster per (phase, wave).
+    pub fn to_dot(&self) -> String {
+        let mut out =
+            String::from("digraph sync {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+        let mut idx = 0;
+        let mut firsts = Vec::new();
+        for (wi, w) in self.waves.iter().enumerate() {
+            out.push_str(&format!(
+                "  subgraph cluster_{wi} {{\n    label=\"{} wave {}\";\n",
+                w.phase, w.wave
+            ));
+            firsts.push(idx);
+            for t in &w.tasks {
+                out.push_str(&format!(
+                    "    t{idx} [label=\"{}\"];\n",
+                    dot_escape(&t.to_string())
+                ));
+                idx += 1;
+            }
+            out.push_str("  }\n");
+        }
+        for pair in firsts.windows(2) {
+            out.push_str(&format!(
+                "  t{} -> t{} [style=dashed, label=\"wave\"];\n",
+                pair[0], pair[1]
+            ));
+        }
+        for (a, b, why) in &self.edges {
+            out.push_str(&format!("  t{a} -> t{b} [label=\"{why:?}\"];\n"));
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// The plan as a Mermaid flowchart: one subgraph per (phase, wave).
+    pub fn to_mermaid(&self) -> String {
+        let mut out = String::from("flowchart LR\n");
+        let mut idx = 0;
+        let mut firsts = Vec::new();
+        for (wi, w) in self.waves.iter().enumerate() {
+            out.push_str(&format!("  subgraph w{wi}[\"{} wave {}\"]\n", w.phase, w.wave));
+            firsts.push(idx);
+            for t in &w.tasks {
+                out.push_str(&format!("    t{idx}[\"{}\"]\n", t.to_string().replace('"', "'")));
+                idx += 1;
+            }
+            out.push_str("  end\n");
+        }
+        for pair in (0..self.waves.len()).collect::<Vec<_>>().windows(2) {
+            out.push_str(&format!("  w{} --> w{}\n", pair[0], pair[1]));
+        }
+        for (a, b, why) in &self.edges {
+            out.push_str(&format!("  t{a} -. {why:?} .-> t{b}\n"));
+        }
+        out
+    }
+}
+
+fn dot_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Orders tasks as a deterministic topological sort of their dependency DAG (petgraph), with
+/// `rank` (the Argo CD sort position) breaking ties. Returns the new order and the explicit
+/// dependency edges in that order, or the tasks unchanged when the graph has a cycle.
+/// Tasks in order, with the explicit dependency edges between their positions.
+type Ordered = (Vec<Task>, Vec<(usize, usize, Dependency)>);
+
+fn topological(tasks: Vec<Task>) -> Result<Ordered, Vec<Task>> {
+    use petgraph::graph::{DiGraph, NodeIndex};
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    let n = tasks.len();
+    let mut g: DiGraph<usize, Option<Dependency>> = DiGraph::with_capacity(n * 2, n * 2);
+    let nodes: Vec<NodeIndex> = (0..n).map(|i| g.add_node(i)).collect();
+    // Wave barriers: tasks of one (phase, wave) -> barrier -> tasks of the next.
+    let mut i = 0;
+    let mut prev_barrier: Option<NodeIndex> = None;
+    while i < n {
+        let key = (tasks[i].phase, tasks[i].wave);
+        let mut j = i;
+        while j < n && (tasks[j].phase, tasks[j].wave) == key {
+            j += 1;
+        }
+        let barrier = g.add_node(usize::MAX);
+        for &node in &nodes[i..j] {
+            if let Some(b) = prev_barrier {
+                g.add_edge(b, node, None);
+            }
+            g.add_edge(node, barrier, None);
+        }
+        prev_barrier = Some(barrier);
+        i = j;
+    }
+    // Namespace and CRD dependencies.
+    for (a, t) in tasks.iter().enumerate() {
+        if t.action != TaskAction::Apply {
+            continue;
+        }
+        let o = &t.object;
+        if o.group().is_empty() && o.kind() == "Namespace" {
+            for (b, u) in tasks.iter().enumerate() {
+                if b != a && u.action == TaskAction::Apply && u.object.namespace() == Some(o.name()) {
+                    g.add_edge(nodes[a], nodes[b], Some(Dependency::Namespace));
+                }
+            }
+        } else if o.group() == "apiextensions.k8s.io" && o.kind() == "CustomResourceDefinition" {
+            let grp = o.pointer("/spec/group").and_then(|v| v.as_str()).unwrap_or("");
+            let kind = o
+                .pointer("/spec/names/kind")
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            for (b, u) in tasks.iter().enumerate() {
+                if u.action == TaskAction::Apply && u.object.group() == grp && u.object.kind() == kind {
+                    g.add_edge(nodes[a], nodes[b], Some(Dependency::CustomResourceDefinition));
+                }
+            }
+        }
+    }
+    // Kahn's algorithm, smallest rank first (barriers rank after the tasks they close).
+    let rank = |ix: NodeIndex| -> (usize, usize) {
+        let w = g[ix];
+        if w == usize::MAX {
+            (usize::MAX, ix.index())
+        } else {
+            (w, 0)
+        }
+    };
+    let mut indeg: Vec<usize> = g
+        .node_indices()
+        .map(|ix| g.neighbors_directed(ix, petgraph::Incoming).count())
+        .collect();
+    let mut heap: BinaryHeap<Reverse<((usize, usize), usize)>> = g
+        .node_indices()
+        .filter(|ix| indeg[ix.index()] == 0)
+        .map(|ix| Reverse((rank(ix), ix.index())))
+        .collect();
+    let mut order: Vec<usize> = Vec::with_capacity(n);
+    while let Some(Reverse((_, ix))) = heap.pop() {
+        let ix = NodeIndex::new(ix);
+        if g[ix] != usize::MAX {
+            order.push(g[ix]);
+        }
+        for next in g.neighbors_directed(ix, petgraph::Outgoing) {
+            indeg[next.index()] -= 1;
+            if indeg[next.index()] == 0 {
+                heap.push(Reverse((rank(next), next.index())));
+            }
+        }
+    }
+    if order.len() != n {
+        return Err(tasks);
+    }
+    let mut pos = vec![0usize; n];
+    for (p, &t) in order.iter().enumerate() {
+        pos[t] = p;
+    }
+    let mut edges: Vec<(usize, usize, Dependency)> = g
+        .edge_indices()
+        .filter_map(|e| {
+            let why = g[e]?;
+            let (a, b) = g.edge_endpoints(e)?;
+            Some((pos[g[a]], pos[g[b]], why))
+        })
+        .collect();
+    edges.sort_unstable_by_key(|(a, b, _)| (*a, *b));
+    edges.dedup();
+    let mut slots: Vec<Option<Task>> = tasks.into_iter().map(Some).collect();
+    let ordered = order.into_iter().filter_map(|i| slots[i].take()).collect();
+    Ok((ordered, edges))
 }
 
 /// Builds a plan from desired objects (already placed in namespaces) and prune candidates
@@ -325,24 +524,41 @@ impl SyncPlan {
 /// (inheriting its phase and wave), and CRDs before the first custom resource of their kind, as
 /// Argo CD's dependency adjustment does.
 pub fn plan(desired: &[Object], prune: &[Object], prune_last: bool) -> SyncPlan {
-    let mut tasks: Vec<Task> = Vec::new();
+    plan_owned(desired.to_vec(), prune.to_vec(), prune_last)
+}
+
+/// Like [`plan`], taking the objects by value (no copies are made).
+pub fn plan_owned(desired: Vec<Object>, prune: Vec<Object>, prune_last: bool) -> SyncPlan {
+    let mut tasks: Vec<Task> = Vec::with_capacity(desired.len() + prune.len());
     for obj in desired {
-        match hook_role(obj) {
+        let wave = wave_of(&obj);
+        match hook_role(&obj) {
             HookRole::Resource => tasks.push(Task {
                 phase: SyncPhase::Sync,
-                wave: wave_of(obj),
+                wave,
                 action: TaskAction::Apply,
                 hook: false,
-                object: obj.clone(),
+                object: obj,
             }),
-            HookRole::Hook(phases) => {
+            HookRole::Hook(mut phases) => {
+                // A hook in several phases runs once per phase: copies for all but the last.
+                let last = phases.pop();
                 for phase in phases {
                     tasks.push(Task {
                         phase,
-                        wave: wave_of(obj),
+                        wave,
                         action: TaskAction::Apply,
                         hook: true,
                         object: obj.clone(),
+                    });
+                }
+                if let Some(phase) = last {
+                    tasks.push(Task {
+                        phase,
+                        wave,
+                        action: TaskAction::Apply,
+                        hook: true,
+                        object: obj,
                     });
                 }
             }
@@ -355,9 +571,9 @@ pub fn plan(desired: &[Object], prune: &[Object], prune_last: bool) -> SyncPlan 
         set.into_iter().collect()
     };
     let mut prune_tasks: Vec<Task> = prune
-        .iter()
+        .into_iter()
         .map(|obj| {
-            let w = wave_of(obj);
+            let w = wave_of(&obj);
             let idx = prune_waves.iter().position(|x| *x == w).unwrap_or(0);
             let mirrored = prune_waves[prune_waves.len() - 1 - idx];
             Task {
@@ -365,7 +581,7 @@ pub fn plan(desired: &[Object], prune: &[Object], prune_last: bool) -> SyncPlan 
                 wave: mirrored,
                 action: TaskAction::Prune,
                 hook: false,
-                object: obj.clone(),
+                object: obj,
             }
         })
         .collect();
@@ -390,9 +606,24 @@ pub fn plan(desired: &[Object], prune: &[Object], prune_last: bool) -> SyncPlan 
         }
     }
     tasks.extend(prune_tasks);
-    tasks.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    // Sort by precomputed keys: computing a key reads several fields of the object, so doing it
+    // once per task instead of once per comparison matters for large apps.
+    let order: Vec<usize> = {
+        let keys: Vec<_> = tasks.iter().map(Task::sort_key).collect();
+        let mut order: Vec<usize> = (0..tasks.len()).collect();
+        order.sort_by(|a, b| keys[*a].cmp(&keys[*b]));
+        order
+    };
+    let mut slots: Vec<Option<Task>> = tasks.into_iter().map(Some).collect();
+    let mut tasks: Vec<Task> = order.into_iter().filter_map(|i| slots[i].take()).collect();
     adjust_dependencies(&mut tasks);
     adjust_dependencies(&mut tasks);
+    // The adjusted order is consistent with the dependency DAG, so the topological sort keeps it;
+    // it also yields the explicit edges. (A cycle cannot happen: every edge points forward.)
+    let (tasks, edges) = match topological(tasks) {
+        Ok(t) => t,
+        Err(tasks) => (tasks, Vec::new()),
+    };
 
     let mut waves: Vec<Wave> = Vec::new();
     for t in tasks {
@@ -405,7 +636,7 @@ pub fn plan(desired: &[Object], prune: &[Object], prune_last: bool) -> SyncPlan 
             }),
         }
     }
-    SyncPlan { waves }
+    SyncPlan { waves, edges }
 }
 
 /// Moves Namespace tasks before the first task in that namespace, and CRD tasks before the first

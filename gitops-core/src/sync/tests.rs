@@ -404,7 +404,9 @@ spec: {template: {spec: {restartPolicy: Never}}}
 "#;
 
 fn deletable_root(finalizer: Option<&str>) -> Application {
-    let mut a = app(&ROOT.replace("path: apps", "path: del").replace("namespace: argocd}\n", "namespace: del}\n"));
+    let mut a = app(&ROOT
+        .replace("path: apps", "path: del")
+        .replace("namespace: argocd}\n", "namespace: del}\n"));
     a.spec.destination.namespace = Some("del".into());
     a.spec.sync_policy = Some(crate::model::SyncPolicy {
         sync_options: vec!["CreateNamespace=true".into()],
@@ -423,7 +425,10 @@ fn cascading_delete_runs_hooks_and_deletes_highest_waves_first() {
     let a = deletable_root(Some(crate::model::RESOURCES_FINALIZER));
     let tree = block_on(ctl.load_tree(a, ResolveContext::default(), &SyncOptions::default())).unwrap();
     block_on(ctl.reconcile(&tree, &ReconcileOptions::default())).unwrap();
-    assert!(c.object(&ObjectRef::new("", "ConfigMap", Some("del"), "w2")).is_some());
+    assert!(
+        c.object(&ObjectRef::new("", "ConfigMap", Some("del"), "w2"))
+            .is_some()
+    );
     let report = block_on(ctl.delete(&tree, &SyncOptions::default())).unwrap();
     assert!(report.cascade);
     let deleted: Vec<&str> = report.deleted.iter().map(|r| r.name.as_str()).collect();
@@ -432,21 +437,47 @@ fn cascading_delete_runs_hooks_and_deletes_highest_waves_first() {
     assert_eq!(kept, ["keep", "widgets.example.com"]);
     let hooks: Vec<&str> = report.hooks.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(hooks, ["before", "after"]);
-    assert!(c.object(&ObjectRef::new("", "ConfigMap", Some("del"), "keep")).is_some());
-    assert!(c.object(&ObjectRef::new("apiextensions.k8s.io", "CustomResourceDefinition", None, "widgets.example.com")).is_some());
-    assert!(c.object(&ObjectRef::new("batch", "Job", Some("del"), "before")).is_none(), "hooks are cleaned up");
-    assert!(c.object(&tree.app.object_ref()).is_none(), "the Application is gone");
+    assert!(
+        c.object(&ObjectRef::new("", "ConfigMap", Some("del"), "keep"))
+            .is_some()
+    );
+    assert!(
+        c.object(&ObjectRef::new(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            None,
+            "widgets.example.com"
+        ))
+        .is_some()
+    );
+    assert!(
+        c.object(&ObjectRef::new("batch", "Job", Some("del"), "before"))
+            .is_none(),
+        "hooks are cleaned up"
+    );
+    assert!(
+        c.object(&tree.app.object_ref()).is_none(),
+        "the Application is gone"
+    );
 }
 
 #[test]
 fn non_cascading_delete_keeps_resources() {
     let c = MemoryCluster::new();
     let ctl = controller(&c, &[("del", DELETABLE.to_owned())]);
-    let tree = block_on(ctl.load_tree(deletable_root(None), ResolveContext::default(), &SyncOptions::default())).unwrap();
+    let tree = block_on(ctl.load_tree(
+        deletable_root(None),
+        ResolveContext::default(),
+        &SyncOptions::default(),
+    ))
+    .unwrap();
     block_on(ctl.reconcile(&tree, &ReconcileOptions::default())).unwrap();
     let report = block_on(ctl.delete(&tree, &SyncOptions::default())).unwrap();
     assert!(!report.cascade && report.deleted.is_empty());
-    assert!(c.object(&ObjectRef::new("", "ConfigMap", Some("del"), "w2")).is_some());
+    assert!(
+        c.object(&ObjectRef::new("", "ConfigMap", Some("del"), "w2"))
+            .is_some()
+    );
     assert!(c.object(&tree.app.object_ref()).is_none());
 }
 
@@ -459,16 +490,35 @@ fn cascading_delete_of_an_app_of_apps_deletes_the_children_resources() {
     );
     let ctl = controller(
         &c,
-        &[("apps", child), ("db", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: db}\ndata: {a: b}\n".to_owned())],
+        &[
+            ("apps", child),
+            (
+                "db",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: db}\ndata: {a: b}\n".to_owned(),
+            ),
+        ],
     );
     let mut root = app(ROOT);
-    root.metadata.finalizers.push(crate::model::RESOURCES_FINALIZER.to_owned());
+    root.metadata
+        .finalizers
+        .push(crate::model::RESOURCES_FINALIZER.to_owned());
     let tree = block_on(ctl.load_tree(root, ResolveContext::default(), &SyncOptions::default())).unwrap();
     block_on(ctl.reconcile(&tree, &ReconcileOptions::default())).unwrap();
     let cm = ObjectRef::new("", "ConfigMap", Some("db"), "db");
     assert!(c.object(&cm).is_some());
     let report = block_on(ctl.delete(&tree, &SyncOptions::default())).unwrap();
     assert_eq!(report.children.len(), 1);
-    assert!(c.object(&cm).is_none(), "the child's resources are deleted through its finalizer");
-    assert!(c.object(&ObjectRef::new("argoproj.io", "Application", Some("argocd"), "db")).is_none());
+    assert!(
+        c.object(&cm).is_none(),
+        "the child's resources are deleted through its finalizer"
+    );
+    assert!(
+        c.object(&ObjectRef::new(
+            "argoproj.io",
+            "Application",
+            Some("argocd"),
+            "db"
+        ))
+        .is_none()
+    );
 }

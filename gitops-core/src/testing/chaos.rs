@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures_core::stream::BoxStream;
 
 use crate::engine::{
-    Applied, ApplyOptions, Capabilities, ClusterBackend, DeleteOptions, DeleteOutcome, EngineError, ListQuery, Scope,
-    WatchEvent,
+    Applied, ApplyOptions, Capabilities, ClusterBackend, DeleteOptions, DeleteOutcome, EngineError,
+    ListQuery, Scope, WatchEvent,
 };
 use crate::object::{GroupKind, Object, ObjectRef};
 
@@ -89,7 +89,9 @@ impl<B: ClusterBackend> ChaosLayer<B> {
         Some(match r % 4 {
             0 => Fault::Before(EngineError::unavailable(format!("chaos: {what} unavailable"))),
             1 => Fault::Before(EngineError::conflict(format!("chaos: {what} conflict"))),
-            2 if write => Fault::After(EngineError::timeout(format!("chaos: {what} timed out after it was done"))),
+            2 if write => Fault::After(EngineError::timeout(format!(
+                "chaos: {what} timed out after it was done"
+            ))),
             _ => Fault::Before(EngineError::timeout(format!("chaos: {what} timed out"))),
         })
     }

@@ -259,10 +259,10 @@ impl MemoryCluster {
     /// same reference. Meant for tests that need a particular live state.
     pub fn insert_raw(&self, obj: Object) {
         let mut st = self.lock();
-        if is_crd(&obj.object_ref()) {
-            if let Ok((gk, scope)) = parse_crd(&obj) {
-                st.learned.insert(gk, scope);
-            }
+        if is_crd(&obj.object_ref())
+            && let Ok((gk, scope)) = parse_crd(&obj)
+        {
+            st.learned.insert(gk, scope);
         }
         st.put(obj);
     }
@@ -790,10 +790,10 @@ impl State {
             return;
         }
         let uid = obj.uid().map(str::to_owned);
-        if propagation == Propagation::Orphan {
-            if let Some(uid) = &uid {
-                self.orphan_dependents(uid);
-            }
+        if propagation == Propagation::Orphan
+            && let Some(uid) = &uid
+        {
+            self.orphan_dependents(uid);
         }
         let dependents = match (&uid, propagation) {
             (Some(u), Propagation::Foreground) => self.dependents_of(u),
@@ -839,27 +839,27 @@ impl State {
             return;
         };
         let uid = obj.uid().map(str::to_owned);
-        if let Some(u) = &uid {
-            if self.uids.get(u) == Some(key) {
-                self.uids.remove(u);
-            }
+        if let Some(u) = &uid
+            && self.uids.get(u) == Some(key)
+        {
+            self.uids.remove(u);
         }
         self.sim.remove(&controllers::sim_key(&obj));
         let rv = self.next_rv();
         meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(rv));
         self.emit(WatchEvent::Deleted(obj.clone()));
-        if is_crd(key) {
-            if let Ok((gk, _)) = parse_crd(&obj) {
-                self.learned.remove(&gk);
-                let instances: Vec<ObjectRef> = self
-                    .objects
-                    .keys()
-                    .filter(|k| k.group == gk.group && k.kind == gk.kind)
-                    .cloned()
-                    .collect();
-                for k in instances {
-                    self.remove_now(&k);
-                }
+        if is_crd(key)
+            && let Ok((gk, _)) = parse_crd(&obj)
+        {
+            self.learned.remove(&gk);
+            let instances: Vec<ObjectRef> = self
+                .objects
+                .keys()
+                .filter(|k| k.group == gk.group && k.kind == gk.kind)
+                .cloned()
+                .collect();
+            for k in instances {
+                self.remove_now(&k);
             }
         }
         if let Some(u) = uid {
@@ -1037,16 +1037,16 @@ impl State {
 /// The object an update stores (without its new resourceVersion), or `None` when nothing changes.
 fn build_update(live: &Object, desired: Object, opts: &ApplyOptions) -> Result<Option<Object>, EngineError> {
     let key = live.object_ref();
-    if let Some(rv) = desired.resource_version() {
-        if Some(rv) != live.resource_version() {
-            return Err(EngineError::conflict(format!(
-                "operation cannot be fulfilled on {} {:?}: the object has been modified; \
+    if let Some(rv) = desired.resource_version()
+        && Some(rv) != live.resource_version()
+    {
+        return Err(EngineError::conflict(format!(
+            "operation cannot be fulfilled on {} {:?}: the object has been modified; \
                  please apply your changes to the latest version and try again",
-                resource_name(&key.kind),
-                key.name
-            ))
-            .with_object(key));
-        }
+            resource_name(&key.kind),
+            key.name
+        ))
+        .with_object(key));
     }
     let live_meta = live.metadata().cloned().unwrap_or_default();
     let desired_meta = desired.metadata().cloned().unwrap_or_default();
@@ -1959,13 +1959,12 @@ mod tests {
                         if flag {
                             o.as_map_mut()["metadata"]["finalizers"] = json!(["x/hold"]);
                         }
-                        if let Some(owner) = c.object(&ObjectRef::new("", "ConfigMap", Some("default"), names[j])) {
-                            if op == 1 {
+                        if let Some(owner) = c.object(&ObjectRef::new("", "ConfigMap", Some("default"), names[j]))
+                            && op == 1 {
                                 o.as_map_mut()["metadata"]["ownerReferences"] =
                                     json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": owner.name(),
                                             "uid": owner.uid()}]);
                             }
-                        }
                         o.as_map_mut().insert("spec".into(), json!({"replicas": i}));
                         let _ = block_on(c.apply(&o, &ApplyOptions::default().dry_run(flag && i == 0)));
                     }

@@ -2,5 +2,6 @@
 
 mod conformance_memory;
 mod diagnostics;
+mod diff;
 mod model;
 mod sync;

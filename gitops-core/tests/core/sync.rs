@@ -20,9 +20,13 @@ use gitops_core::{Object, ObjectRef, SyncStatusCode};
 pub(crate) fn test_health() -> SharedHealthCheck {
     Arc::new(health_fn(|o: &Object| {
         let cond = |t: &str| {
-            o.pointer("/status/conditions").and_then(|c| c.as_array()).and_then(|a| {
-                a.iter().find(|c| c["type"] == t && c["status"] == "True").map(|c| c["message"].as_str().unwrap_or("").to_owned())
-            })
+            o.pointer("/status/conditions")
+                .and_then(|c| c.as_array())
+                .and_then(|a| {
+                    a.iter()
+                        .find(|c| c["type"] == t && c["status"] == "True")
+                        .map(|c| c["message"].as_str().unwrap_or("").to_owned())
+                })
         };
         Ok(match o.kind() {
             "Deployment" | "StatefulSet" => {
@@ -32,7 +36,11 @@ pub(crate) fn test_health() -> SharedHealthCheck {
                     .or_else(|| o.pointer("/status/readyReplicas"))
                     .and_then(|v| v.as_i64())
                     .unwrap_or(0);
-                Some(if ready >= want { Health::healthy() } else { Health::progressing("rolling out") })
+                Some(if ready >= want {
+                    Health::healthy()
+                } else {
+                    Health::progressing("rolling out")
+                })
             }
             "Job" => Some(match (cond("Failed"), cond("Complete")) {
                 (Some(m), _) => Health::degraded(m),
@@ -45,7 +53,11 @@ pub(crate) fn test_health() -> SharedHealthCheck {
 }
 
 fn objs(yaml: &str) -> Vec<Object> {
-    load_objects(yaml, "test.yaml").unwrap().into_iter().map(|l| l.object).collect()
+    load_objects(yaml, "test.yaml")
+        .unwrap()
+        .into_iter()
+        .map(|l| l.object)
+        .collect()
 }
 
 fn app(name: &str, extra_options: &[&str]) -> Application {
@@ -61,7 +73,9 @@ fn app(name: &str, extra_options: &[&str]) -> Application {
 
 fn syncer_for<B: ClusterBackend>(backend: B, c: &MemoryCluster) -> Syncer {
     let clock = c.clone();
-    Syncer::new(Arc::new(backend), test_health()).with_waiter(c.ticker()).with_clock(Arc::new(move || clock.now()))
+    Syncer::new(Arc::new(backend), test_health())
+        .with_waiter(c.ticker())
+        .with_clock(Arc::new(move || clock.now()))
 }
 
 /// Records the order in which tasks complete.
@@ -70,7 +84,9 @@ fn recorder(s: Syncer) -> (Syncer, Arc<Mutex<Vec<String>>>) {
     let l = log.clone();
     let s = s.with_progress(Arc::new(move |e: &SyncEvent| {
         if let SyncEvent::TaskDone { result, .. } = e {
-            l.lock().unwrap().push(format!("{}/{}:{:?}", result.kind, result.name, result.status));
+            l.lock()
+                .unwrap()
+                .push(format!("{}/{}:{:?}", result.kind, result.name, result.status));
         }
     }));
     (s, log)
@@ -78,10 +94,16 @@ fn recorder(s: Syncer) -> (Syncer, Arc<Mutex<Vec<String>>>) {
 
 /// The seed article's wave example with the real annotations.
 fn seed_waves(fail_migration: bool) -> Vec<Object> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed/04-sync-waves.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/seed/04-sync-waves.yaml"
+    );
     let text = std::fs::read_to_string(path)
         .unwrap()
-        .replace("argocd.argoproj.io/hook-sync-wave", "argocd.argoproj.io/sync-wave")
+        .replace(
+            "argocd.argoproj.io/hook-sync-wave",
+            "argocd.argoproj.io/sync-wave",
+        )
         .replace("BeforeSyncFinished", "HookSucceeded");
     let mut o = objs(&text);
     if fail_migration {
@@ -96,16 +118,42 @@ fn seed_wave_example_runs_in_order() {
     let (s, log) = recorder(syncer_for(c.clone(), &c));
     let res = block_on(s.sync(&app("api", &[]), seed_waves(false), &SyncOptions::default())).unwrap();
     assert_eq!(res.phase, OperationPhase::Succeeded, "{}", res.message);
-    let order: Vec<String> = log.lock().unwrap().iter().filter(|l| !l.starts_with("Namespace")).cloned().collect();
-    assert_eq!(order, ["Job/db-migrate:Synced", "Deployment/api:Synced", "Job/smoke-test:Synced"]);
+    let order: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| !l.starts_with("Namespace"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "Job/db-migrate:Synced",
+            "Deployment/api:Synced",
+            "Job/smoke-test:Synced"
+        ]
+    );
     // HookSucceeded hooks are gone after the successful sync; the Deployment stays.
-    assert!(c.object(&ObjectRef::new("batch", "Job", Some("api"), "db-migrate")).is_none());
-    assert!(c.object(&ObjectRef::new("apps", "Deployment", Some("api"), "api")).is_some());
+    assert!(
+        c.object(&ObjectRef::new("batch", "Job", Some("api"), "db-migrate"))
+            .is_none()
+    );
+    assert!(
+        c.object(&ObjectRef::new("apps", "Deployment", Some("api"), "api"))
+            .is_some()
+    );
     let waves: Vec<(String, i64)> = plan(&seed_waves(false), &[], false)
         .tasks()
         .map(|t| (format!("{}:{}", t.phase, t.object.name()), t.wave))
         .collect();
-    assert_eq!(waves, [("PreSync:db-migrate".into(), 0), ("Sync:api".into(), 1), ("PostSync:smoke-test".into(), 2)]);
+    assert_eq!(
+        waves,
+        [
+            ("PreSync:db-migrate".into(), 0),
+            ("Sync:api".into(), 1),
+            ("PostSync:smoke-test".into(), 2)
+        ]
+    );
 }
 
 #[test]
@@ -119,12 +167,29 @@ fn failed_migration_never_applies_api_and_runs_syncfail_hooks() {
     ));
     let res = block_on(s.sync(&app("api", &[]), manifests, &SyncOptions::default())).unwrap();
     assert_eq!(res.phase, OperationPhase::Failed);
-    assert!(res.message.contains("batch/Job api/db-migrate"), "{}", res.message);
-    assert!(res.message.contains("Job has reached the specified backoff limit"), "{}", res.message);
-    assert!(c.object(&ObjectRef::new("apps", "Deployment", Some("api"), "api")).is_none(), "api is never applied");
+    assert!(
+        res.message.contains("batch/Job api/db-migrate"),
+        "{}",
+        res.message
+    );
+    assert!(
+        res.message
+            .contains("Job has reached the specified backoff limit"),
+        "{}",
+        res.message
+    );
+    assert!(
+        c.object(&ObjectRef::new("apps", "Deployment", Some("api"), "api"))
+            .is_none(),
+        "api is never applied"
+    );
     let log = log.lock().unwrap().clone();
     assert!(log.contains(&"Job/notify-failure:Synced".to_owned()), "{log:?}");
-    assert!(!log.iter().any(|l| l.starts_with("Deployment/") || l.contains("smoke-test")), "{log:?}");
+    assert!(
+        !log.iter()
+            .any(|l| l.starts_with("Deployment/") || l.contains("smoke-test")),
+        "{log:?}"
+    );
     let notify = res.results.iter().find(|r| r.name == "notify-failure").unwrap();
     assert_eq!(notify.hook_phase, Some(OperationPhase::Succeeded));
 }
@@ -133,7 +198,9 @@ fn failed_migration_never_applies_api_and_runs_syncfail_hooks() {
 fn all_35_kinds_in_argo_cd_order_then_unknown_kinds() {
     let mut yaml = String::new();
     for (i, kind) in KIND_ORDER.iter().rev().enumerate() {
-        yaml.push_str(&format!("---\napiVersion: v1\nkind: {kind}\nmetadata: {{name: n{i}, namespace: x}}\n"));
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: {kind}\nmetadata: {{name: n{i}, namespace: x}}\n"
+        ));
     }
     yaml.push_str("---\napiVersion: example.com/v1\nkind: AAA\nmetadata: {name: a, namespace: x}\n");
     let p = plan(&objs(&yaml), &[], false);
@@ -156,17 +223,32 @@ fn delete_policies() {
     // HookSucceeded: deleted at the successful end.
     let c = MemoryCluster::new();
     let s = syncer_for(c.clone(), &c);
-    let r = block_on(s.sync(&app("d", &[]), objs(&hook("HookSucceeded", false)), &SyncOptions::default())).unwrap();
+    let r = block_on(s.sync(
+        &app("d", &[]),
+        objs(&hook("HookSucceeded", false)),
+        &SyncOptions::default(),
+    ))
+    .unwrap();
     assert_eq!(r.phase, OperationPhase::Succeeded);
     assert!(c.object(&job).is_none());
     // HookFailed: kept on success, deleted on failure.
     let c = MemoryCluster::new();
     let s = syncer_for(c.clone(), &c);
-    block_on(s.sync(&app("d", &[]), objs(&hook("HookFailed", false)), &SyncOptions::default())).unwrap();
+    block_on(s.sync(
+        &app("d", &[]),
+        objs(&hook("HookFailed", false)),
+        &SyncOptions::default(),
+    ))
+    .unwrap();
     assert!(c.object(&job).is_some());
     let c = MemoryCluster::new();
     let s = syncer_for(c.clone(), &c);
-    let r = block_on(s.sync(&app("d", &[]), objs(&hook("HookFailed", true)), &SyncOptions::default())).unwrap();
+    let r = block_on(s.sync(
+        &app("d", &[]),
+        objs(&hook("HookFailed", true)),
+        &SyncOptions::default(),
+    ))
+    .unwrap();
     assert_eq!(r.phase, OperationPhase::Failed);
     assert!(c.object(&job).is_none());
     // BeforeHookCreation (the default): the old hook is replaced by a new one on the next sync.
@@ -196,9 +278,17 @@ fn sync_options() {
     let mut keep = objs(TWO_CMS);
     keep[0].set_annotation("argocd.argoproj.io/sync-options", "Prune=false");
     block_on(s.sync(&a, keep, &SyncOptions::default())).unwrap();
-    let r = block_on(s.sync(&a, objs(TWO_CMS)[1..].to_vec(), &SyncOptions::default().prune(true))).unwrap();
+    let r = block_on(s.sync(
+        &a,
+        objs(TWO_CMS)[1..].to_vec(),
+        &SyncOptions::default().prune(true),
+    ))
+    .unwrap();
     let pa = r.results.iter().find(|x| x.name == "a").unwrap();
-    assert_eq!((pa.status, pa.message.as_str()), (ResultCode::PruneSkipped, "ignored (no prune)"));
+    assert_eq!(
+        (pa.status, pa.message.as_str()),
+        (ResultCode::PruneSkipped, "ignored (no prune)")
+    );
     assert!(c.object(&cm("o", "a")).is_some());
 
     // PruneLast: the prune runs after every other Sync wave.
@@ -217,7 +307,12 @@ fn sync_options() {
     let s = syncer_for(c.clone(), &c);
     let a = app("o", &["ApplyOutOfSyncOnly=true"]);
     block_on(s.sync(&a, objs(TWO_CMS), &SyncOptions::default())).unwrap();
-    let r = block_on(s.sync(&a, objs(&TWO_CMS.replacen("{k: v}", "{k: w}", 1)), &SyncOptions::default())).unwrap();
+    let r = block_on(s.sync(
+        &a,
+        objs(&TWO_CMS.replacen("{k: v}", "{k: w}", 1)),
+        &SyncOptions::default(),
+    ))
+    .unwrap();
     let names: Vec<&str> = r.results.iter().map(|x| x.name.as_str()).collect();
     assert_eq!(names, ["a"]);
 
@@ -227,11 +322,25 @@ fn sync_options() {
     let a = app("o", &["PrunePropagationPolicy=orphan"]);
     let dep = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 1, template: {spec: {containers: [{name: c, image: x}]}}}\n";
     block_on(s.sync(&a, objs(dep), &SyncOptions::default())).unwrap();
-    let rs_before = c.objects().into_iter().filter(|o| o.kind() == "ReplicaSet").count();
+    let rs_before = c
+        .objects()
+        .into_iter()
+        .filter(|o| o.kind() == "ReplicaSet")
+        .count();
     assert_eq!(rs_before, 1);
     block_on(s.sync(&a, Vec::new(), &SyncOptions::default().prune(true))).unwrap();
-    assert!(c.object(&ObjectRef::new("apps", "Deployment", Some("o"), "web")).is_none());
-    assert_eq!(c.objects().into_iter().filter(|o| o.kind() == "ReplicaSet").count(), 1, "orphaned");
+    assert!(
+        c.object(&ObjectRef::new("apps", "Deployment", Some("o"), "web"))
+            .is_none()
+    );
+    assert_eq!(
+        c.objects()
+            .into_iter()
+            .filter(|o| o.kind() == "ReplicaSet")
+            .count(),
+        1,
+        "orphaned"
+    );
 
     // FailOnSharedResource: an object tracked by another app fails the operation.
     let c = MemoryCluster::new();
@@ -254,8 +363,12 @@ fn sync_options() {
     // SkipDryRunOnMissingResource: an unknown kind no longer fails the dry run (the apply does).
     let c = MemoryCluster::permissive();
     let s = syncer_for(c.clone(), &c);
-    let r = block_on(s.sync(&app("o", &["SkipDryRunOnMissingResource=true"]), objs(TWO_CMS), &SyncOptions::default()))
-        .unwrap();
+    let r = block_on(s.sync(
+        &app("o", &["SkipDryRunOnMissingResource=true"]),
+        objs(TWO_CMS),
+        &SyncOptions::default(),
+    ))
+    .unwrap();
     assert_eq!(r.phase, OperationPhase::Succeeded);
 }
 
@@ -268,9 +381,16 @@ fn prune_confirm_waits_for_approval() {
     let opts = SyncOptions::default().prune(true).max_wait_steps(3);
     let r = block_on(s.sync(&a, objs(TWO_CMS)[1..].to_vec(), &opts)).unwrap();
     assert_eq!(r.phase, OperationPhase::Failed);
-    assert!(r.message.contains("pruning confirmation of ConfigMap o/a"), "{}", r.message);
+    assert!(
+        r.message.contains("pruning confirmation of ConfigMap o/a"),
+        "{}",
+        r.message
+    );
     assert!(c.object(&cm("o", "a")).is_some());
-    a.metadata.annotations.insert("argocd.argoproj.io/deletion-approved".into(), "2100-01-01T00:00:00Z".into());
+    a.metadata.annotations.insert(
+        "argocd.argoproj.io/deletion-approved".into(),
+        "2100-01-01T00:00:00Z".into(),
+    );
     let r = block_on(s.sync(&a, objs(TWO_CMS)[1..].to_vec(), &opts)).unwrap();
     assert_eq!(r.phase, OperationPhase::Succeeded, "{}", r.message);
     assert!(c.object(&cm("o", "a")).is_none());
@@ -278,7 +398,11 @@ fn prune_confirm_waits_for_approval() {
 
 #[test]
 fn tracking_methods() {
-    for method in [TrackingMethod::Annotation, TrackingMethod::Label, TrackingMethod::AnnotationAndLabel] {
+    for method in [
+        TrackingMethod::Annotation,
+        TrackingMethod::Label,
+        TrackingMethod::AnnotationAndLabel,
+    ] {
         let c = MemoryCluster::new();
         let s = syncer_for(c.clone(), &c);
         let a = app("t", &[]);
@@ -301,7 +425,12 @@ fn tracking_methods() {
             }
         }
         let r = block_on(s.sync(&a, objs(TWO_CMS)[1..].to_vec(), &opts)).unwrap();
-        assert!(r.results.iter().any(|x| x.name == "a" && x.status == ResultCode::Pruned), "{method:?}");
+        assert!(
+            r.results
+                .iter()
+                .any(|x| x.name == "a" && x.status == ResultCode::Pruned),
+            "{method:?}"
+        );
         assert_eq!(r.comparison.sync_status, SyncStatusCode::Synced);
     }
     // A copied tracking annotation (naming another object) does not make an object prunable.
@@ -321,18 +450,26 @@ fn tracking_methods() {
 fn selective_sync_runs_only_the_named_resources_and_no_hooks() {
     let c = MemoryCluster::new();
     let s = syncer_for(c.clone(), &c);
-    let sel = vec![SyncOperationResource { group: "".into(), kind: "ConfigMap".into(), name: "b".into(), namespace: None }];
+    let sel = vec![SyncOperationResource {
+        group: "".into(),
+        kind: "ConfigMap".into(),
+        name: "b".into(),
+        namespace: None,
+    }];
     let mut m = objs(TWO_CMS);
     m.extend(seed_waves(false));
     let r = block_on(s.sync(&app("s", &[]), m, &SyncOptions::default().resources(sel))).unwrap();
     let names: Vec<&str> = r.results.iter().map(|x| x.name.as_str()).collect();
-    assert_eq!(names, ["b"]);
+    // The destination namespace (CreateNamespace=true) and the selected object; no hooks.
+    assert_eq!(names, ["s", "b"]);
     assert!(c.object(&cm("s", "a")).is_none());
 }
 
 /// A random manifest set for one app: config maps, deployments and hooks in random waves.
 fn random_manifests(seed: u64) -> Vec<Object> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = |n: u64| {
         x ^= x << 13;
         x ^= x >> 7;
@@ -343,9 +480,19 @@ fn random_manifests(seed: u64) -> Vec<Object> {
     for i in 0..(3 + next(8)) {
         let wave = next(4) as i64 - 1;
         let doc = match next(4) {
-            0 | 1 => format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm{i}, annotations: {{argocd.argoproj.io/sync-wave: \"{wave}\"}}}}\ndata: {{v: \"{}\"}}\n", next(3)),
-            2 => format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d{i}, annotations: {{argocd.argoproj.io/sync-wave: \"{wave}\"}}}}\nspec: {{replicas: {}, template: {{spec: {{containers: [{{name: c, image: \"i:{}\"}}]}}}}}}\n", 1 + next(3), next(2)),
-            _ => format!("apiVersion: batch/v1\nkind: Job\nmetadata: {{name: hook{i}, annotations: {{argocd.argoproj.io/hook: {}, argocd.argoproj.io/hook-delete-policy: HookSucceeded}}}}\nspec: {{template: {{spec: {{restartPolicy: Never}}}}}}\n", ["PreSync", "Sync", "PostSync"][next(3) as usize]),
+            0 | 1 => format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm{i}, annotations: {{argocd.argoproj.io/sync-wave: \"{wave}\"}}}}\ndata: {{v: \"{}\"}}\n",
+                next(3)
+            ),
+            2 => format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d{i}, annotations: {{argocd.argoproj.io/sync-wave: \"{wave}\"}}}}\nspec: {{replicas: {}, template: {{spec: {{containers: [{{name: c, image: \"i:{}\"}}]}}}}}}\n",
+                1 + next(3),
+                next(2)
+            ),
+            _ => format!(
+                "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: hook{i}, annotations: {{argocd.argoproj.io/hook: {}, argocd.argoproj.io/hook-delete-policy: HookSucceeded}}}}\nspec: {{template: {{spec: {{restartPolicy: Never}}}}}}\n",
+                ["PreSync", "Sync", "PostSync"][next(3) as usize]
+            ),
         };
         yaml.push_str("---\n");
         yaml.push_str(&doc);
@@ -366,13 +513,17 @@ fn chaos_at_20_percent_converges() {
         .with_waiter(c.ticker())
         .with_clock(Arc::new(move || clock.now()))
         .with_progress(Arc::new(move |e: &SyncEvent| {
-            if let SyncEvent::TaskDone { result, .. } = e {
-                if result.hook_type.is_some() && result.message.ends_with("created") {
-                    hc.lock().unwrap().push(result.name.clone());
-                }
+            if let SyncEvent::TaskDone { result, .. } = e
+                && result.hook_type.is_some()
+                && result.message.ends_with("created")
+            {
+                hc.lock().unwrap().push(result.name.clone());
             }
         }));
-    let retry = gitops_core::model::RetryStrategy { limit: 10, ..Default::default() };
+    let retry = gitops_core::model::RetryStrategy {
+        limit: 10,
+        ..Default::default()
+    };
     for i in 0..200u64 {
         let a = app(&format!("chaos{}", i % 20), &[]);
         let m = random_manifests(i);
@@ -392,9 +543,16 @@ fn chaos_at_20_percent_converges() {
         uniq.sort();
         uniq.dedup();
         let attempts = r.operation_state.retry_count.unwrap_or(0) as usize + 1;
-        assert!(created.len() <= uniq.len() * attempts, "sync {i}: hooks {created:?}");
+        assert!(
+            created.len() <= uniq.len() * attempts,
+            "sync {i}: hooks {created:?}"
+        );
     }
-    assert!(shared.injected() > 100, "faults were injected: {}", shared.injected());
+    assert!(
+        shared.injected() > 100,
+        "faults were injected: {}",
+        shared.injected()
+    );
 }
 
 #[test]
@@ -416,7 +574,9 @@ fn an_interrupted_operation_is_resumed_by_a_fresh_engine() {
             let mut changes = Vec::new();
             for _ in 0..stop_after {
                 let cmp = block_on(s.compare(&a, prepared.clone(), &opts)).unwrap();
-                if block_on(s.step(&a, &cmp, &mut state, &opts, None, &mut changes)).unwrap() == StepOutcome::Done {
+                if block_on(s.step(&a, &cmp, &mut state, &opts, None, &mut changes)).unwrap()
+                    == StepOutcome::Done
+                {
                     break;
                 }
                 c.tick();
@@ -429,7 +589,10 @@ fn an_interrupted_operation_is_resumed_by_a_fresh_engine() {
         let resumed = block_on(fresh.run(&a, prepared, state, &opts, None, None)).unwrap();
         assert_eq!(resumed.phase, full.phase, "stop after {stop_after}");
         let summary = |r: &gitops_core::sync::SyncResult| {
-            r.results.iter().map(|x| format!("{}/{}:{:?}", x.kind, x.name, x.status)).collect::<Vec<_>>()
+            r.results
+                .iter()
+                .map(|x| format!("{}/{}:{:?}", x.kind, x.name, x.status))
+                .collect::<Vec<_>>()
         };
         assert_eq!(summary(&resumed), summary(&full), "stop after {stop_after}");
         let names = |c: &MemoryCluster| {
@@ -448,13 +611,15 @@ mod props {
     fn manifests() -> impl Strategy<Value = Vec<Object>> {
         proptest::collection::vec((0usize..6, -3i64..4, 0usize..40, 0usize..3), 0..25).prop_map(|items| {
             let kinds = ["ConfigMap", "Secret", "Service", "ServiceAccount", "Widget", "Namespace"];
+            // Namespaces are named ns0..ns2 so that the Namespace dependency edges are exercised.
             let mut yaml = String::new();
             for (i, (k, wave, name, ns)) in items.into_iter().enumerate() {
                 let kind = kinds[k];
                 let api = if kind == "Widget" { "example.com/v1" } else { "v1" };
                 let meta_ns = if kind == "Namespace" { String::new() } else { format!(", namespace: ns{ns}") };
+                let obj_name = if kind == "Namespace" { format!("ns{ns}") } else { format!("n{name}x{i}") };
                 yaml.push_str(&format!(
-                    "---\napiVersion: {api}\nkind: {kind}\nmetadata: {{name: n{name}x{i}{meta_ns}, annotations: {{argocd.argoproj.io/sync-wave: \"{wave}\"}}}}\n"
+                    "---\napiVersion: {api}\nkind: {kind}\nmetadata: {{name: {obj_name}{meta_ns}, annotations: {{argocd.argoproj.io/sync-wave: \"{wave}\"}}}}\n"
                 ));
             }
             objs(&yaml)
@@ -473,6 +638,12 @@ mod props {
             let ka: Vec<String> = a.tasks().map(|t| t.to_string()).collect();
             let kb: Vec<String> = b.tasks().map(|t| t.to_string()).collect();
             prop_assert_eq!(ka, kb);
+            // Every dependency edge points forward in execution order and in (phase, wave).
+            let tasks: Vec<_> = a.tasks().collect();
+            for (x, y, _) in a.dependencies() {
+                prop_assert!(x < y);
+                prop_assert!((tasks[*x].phase, tasks[*x].wave) <= (tasks[*y].phase, tasks[*y].wave));
+            }
             // Waves only move forward in (phase, wave).
             let keys: Vec<_> = a.waves.iter().map(|w| (w.phase, w.wave)).collect();
             for pair in keys.windows(2) {
@@ -505,4 +676,53 @@ mod props {
             prop_assert_eq!(cmp.sync_status, SyncStatusCode::Synced);
         }
     }
+}
+
+#[test]
+fn ignore_differences_and_respect_ignore_differences() {
+    let c = MemoryCluster::new();
+    let s = syncer_for(c.clone(), &c);
+    let dep = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n\
+               spec: {replicas: 2, template: {spec: {containers: [{name: c, image: \"x:1\"}]}}}\n";
+    let mut a = app("i", &["RespectIgnoreDifferences=true"]);
+    block_on(s.sync(&a, objs(dep), &SyncOptions::default())).unwrap();
+    // An autoscaler changes replicas in the cluster, and someone edits the image.
+    let r = ObjectRef::new("apps", "Deployment", Some("i"), "web");
+    let mut live = c.object(&r).unwrap();
+    let m = live.as_map_mut();
+    m["spec"]["replicas"] = 5.into();
+    m["spec"]["template"]["spec"]["containers"][0]["image"] = "x:hotfix".into();
+    m["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+    block_on(c.apply(&live, &Default::default())).unwrap();
+    let compare = |a: &Application| {
+        let p = block_on(s.prepare(a, objs(dep), &SyncOptions::default())).unwrap();
+        block_on(s.compare(a, p, &SyncOptions::default())).unwrap()
+    };
+    assert_eq!(
+        compare(&a).diffs[0].1.len(),
+        2,
+        "without rules both fields differ"
+    );
+    a.spec.ignore_differences = vec![gitops_core::model::ResourceIgnoreDifferences {
+        group: "apps".into(),
+        kind: "Deployment".into(),
+        json_pointers: vec!["/spec/replicas".into()],
+        ..Default::default()
+    }];
+    let cmp = compare(&a);
+    let paths: Vec<&str> = cmp.diffs[0].1.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(paths, ["spec.template.spec.containers[0].image"]);
+    // A jq expression selecting the container's image ignores the other difference too.
+    a.spec.ignore_differences[0].jq_path_expressions =
+        vec![".spec.template.spec.containers[] | select(.name == \"c\") | .image".into()];
+    assert_eq!(compare(&a).sync_status, SyncStatusCode::Synced);
+    // Syncing with RespectIgnoreDifferences keeps the live replicas (the ignored field).
+    a.spec.ignore_differences[0].jq_path_expressions.clear();
+    block_on(s.sync(&a, objs(dep), &SyncOptions::default())).unwrap();
+    let after = c.object(&r).unwrap();
+    assert_eq!(after.pointer("/spec/replicas"), Some(&5.into()));
+    assert_eq!(
+        after.pointer("/spec/template/spec/containers/0/image"),
+        Some(&"x:1".into())
+    );
 }
