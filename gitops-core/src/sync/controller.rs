@@ -18,6 +18,7 @@ use crate::model::{
 use crate::object::{Object, ObjectRef};
 
 use super::exec::OperationSink;
+use super::windows::{AlwaysOpen, SyncWindows};
 use super::{Change, ChildApps, Comparison, SOURCE_FILE_ANNOTATION, SyncError, SyncOptions, Syncer};
 use crate::diff::FieldChange;
 
@@ -332,6 +333,7 @@ pub struct AppController {
     syncer: Syncer,
     resolver: SharedSourceResolver,
     renderer: SharedRenderer,
+    windows: std::sync::Arc<dyn SyncWindows>,
 }
 
 impl fmt::Debug for AppController {
@@ -349,7 +351,15 @@ impl AppController {
             syncer,
             resolver,
             renderer,
+            windows: std::sync::Arc::new(AlwaysOpen),
         }
+    }
+
+    /// Consults `windows` before starting any operation (AppProject sync windows).
+    #[must_use]
+    pub fn with_sync_windows(mut self, windows: std::sync::Arc<dyn SyncWindows>) -> Self {
+        self.windows = windows;
+        self
     }
 
     /// The syncer.
@@ -850,4 +860,195 @@ fn local_repo_root(repo_url: &str, base: Option<&Path>) -> Option<PathBuf> {
 /// Groups reports by app for printing: `(name, report)` in tree order.
 pub fn reports_by_name(reports: &[AppReport]) -> BTreeMap<&str, &AppReport> {
     reports.iter().map(|r| (r.name.as_str(), r)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Operation, ResourceStatus, SyncOperation, SyncOperationResult};
+
+    fn app(automated: &str) -> Application {
+        serde_yaml::from_str(&format!(
+            "metadata: {{name: a, namespace: argocd}}\nspec:\n  project: default\n  source: {{repoURL: ./r, path: p}}\n  \
+             destination: {{server: \"https://kubernetes.default.svc\", namespace: a}}\n  syncPolicy: {{{automated}}}\n"
+        ))
+        .unwrap()
+    }
+
+    fn cmp(statuses: &[(SyncStatusCode, bool)]) -> Comparison {
+        let resources: Vec<ResourceStatus> = statuses
+            .iter()
+            .enumerate()
+            .map(|(i, (s, prune))| ResourceStatus {
+                kind: "ConfigMap".into(),
+                name: format!("c{i}"),
+                status: *s,
+                requires_pruning: *prune,
+                ..Default::default()
+            })
+            .collect();
+        let out = resources.iter().any(|r| r.status != SyncStatusCode::Synced);
+        Comparison {
+            resources,
+            sync_status: if out {
+                SyncStatusCode::OutOfSync
+            } else {
+                SyncStatusCode::Synced
+            },
+            ..Default::default()
+        }
+    }
+
+    fn last(rev: &str, phase: OperationPhase, finished: i64, heals: Option<i64>) -> ApplicationStatus {
+        ApplicationStatus {
+            operation_state: Some(OperationState {
+                operation: Operation {
+                    sync: Some(SyncOperation {
+                        revision: Some(rev.into()),
+                        auto_heal_attempts_count: heals,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                phase,
+                message: "boom".into(),
+                sync_result: Some(SyncOperationResult {
+                    revision: rev.into(),
+                    ..Default::default()
+                }),
+                started_at: Some(crate::time::rfc3339(finished - 1)),
+                finished_at: Some(crate::time::rfc3339(finished)),
+                retry_count: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn kind(d: &Decision) -> String {
+        match d {
+            Decision::Sync { state: Some(_), .. } => "resume".into(),
+            Decision::Sync { sopts, .. } if !sopts.resources.is_empty() => {
+                format!("heal {}", sopts.resources.len())
+            }
+            Decision::Sync { .. } => "sync".into(),
+            Decision::Skip(r) => format!("skip: {r}"),
+        }
+    }
+
+    #[test]
+    fn automated_sync_rules() {
+        let opts = ReconcileOptions::default();
+        let out = cmp(&[
+            (SyncStatusCode::OutOfSync, false),
+            (SyncStatusCode::Synced, false),
+        ]);
+        let auto = app("automated: {prune: true, selfHeal: true}");
+        // Not automated: no sync.
+        assert!(
+            kind(&decide(
+                &app("syncOptions: []"),
+                &out,
+                None,
+                false,
+                &opts,
+                "r1",
+                100
+            ))
+            .contains("automated sync is off")
+        );
+        // Synced apps are never auto-synced.
+        assert!(
+            kind(&decide(
+                &auto,
+                &cmp(&[(SyncStatusCode::Synced, false)]),
+                None,
+                false,
+                &opts,
+                "r1",
+                100
+            ))
+            .starts_with("skip")
+        );
+        // A new revision is synced; the retry defaults to {limit: 5}.
+        let d = decide(&auto, &out, None, false, &opts, "r1", 100);
+        assert_eq!(kind(&d), "sync");
+        if let Decision::Sync { sopts, .. } = &d {
+            assert_eq!(sopts.retry.as_ref().map(|r| r.limit), Some(5));
+            assert!(sopts.automated);
+        }
+        // A failed attempt at the same revision is not retried by auto-sync.
+        let failed = last("r1", OperationPhase::Failed, 90, None);
+        assert_eq!(
+            kind(&decide(&auto, &out, Some(&failed), false, &opts, "r1", 100)),
+            "skip: Failed last sync attempt to r1: boom"
+        );
+        assert_eq!(
+            kind(&decide(&auto, &out, Some(&failed), false, &opts, "r2", 100)),
+            "sync",
+            "a new revision is tried"
+        );
+        // Drift after a successful sync: self-heal (selective) when on, nothing when off.
+        let ok = last("r1", OperationPhase::Succeeded, 90, None);
+        assert_eq!(
+            kind(&decide(&auto, &out, Some(&ok), false, &opts, "r1", 100)),
+            "heal 1"
+        );
+        let no_heal = app("automated: {prune: true}");
+        assert!(
+            kind(&decide(&no_heal, &out, Some(&ok), false, &opts, "r1", 100)).contains("self-heal is off")
+        );
+        // Self-heal backoff: 2 s after the first attempt, then 6 s.
+        let healed_once = last("r1", OperationPhase::Succeeded, 99, Some(1));
+        assert!(
+            kind(&decide(&auto, &out, Some(&healed_once), false, &opts, "r1", 100))
+                .contains("next attempt in 1s")
+        );
+        assert_eq!(
+            kind(&decide(&auto, &out, Some(&healed_once), false, &opts, "r1", 102)),
+            "heal 1"
+        );
+        // Only pruning needed and prune off: skip. Prune on, everything to prune, allowEmpty off: refuse.
+        let prune_only = cmp(&[(SyncStatusCode::OutOfSync, true), (SyncStatusCode::Synced, false)]);
+        assert!(
+            kind(&decide(
+                &no_heal.clone(),
+                &prune_only,
+                None,
+                false,
+                &opts,
+                "r1",
+                100
+            ))
+            .starts_with("sync")
+        );
+        let no_prune = app("automated: {selfHeal: true}");
+        assert!(
+            kind(&decide(&no_prune, &prune_only, None, false, &opts, "r1", 100)).contains("only pruning")
+        );
+        let all_prune = cmp(&[(SyncStatusCode::OutOfSync, true)]);
+        assert!(kind(&decide(&auto, &all_prune, None, false, &opts, "r1", 100)).contains("wipe out"));
+        let allow_empty = app("automated: {prune: true, allowEmpty: true}");
+        assert_eq!(
+            kind(&decide(&allow_empty, &all_prune, None, false, &opts, "r1", 100)),
+            "sync"
+        );
+        // A running operation is resumed; a manual sync always runs when out of sync.
+        let running = last("r1", OperationPhase::Running, 90, None);
+        assert_eq!(
+            kind(&decide(&auto, &out, Some(&running), false, &opts, "r1", 100)),
+            "resume"
+        );
+        assert_eq!(
+            kind(&decide(
+                &app("syncOptions: []"),
+                &out,
+                None,
+                true,
+                &opts,
+                "r1",
+                100
+            )),
+            "sync"
+        );
+    }
 }

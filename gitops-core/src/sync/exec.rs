@@ -26,7 +26,7 @@ use crate::engine::{
     ApplyOptions, ApplyOutcome, BoxFuture, ClusterBackend, DeleteOptions, EngineError, ErrorKind, HealthCode,
     Propagation,
 };
-use crate::health::resource_health;
+use crate::health::{HOOK_FINALIZER, resource_health};
 use crate::model::{
     Application, Operation, OperationInitiator, OperationPhase, OperationState, ResourceResult, ResultCode,
     RetryStrategy, SyncOperation, SyncOperationResult, SyncPhase, SyncStatusCode, is_application,
@@ -367,6 +367,9 @@ impl Syncer {
                 continue;
             }
             let (phase, message) = self.task_phase(t).await;
+            if t.hook && phase != OperationPhase::Running {
+                self.remove_hook_finalizer(&t.object_ref()).await;
+            }
             if let Some(r) = state.sync_result.as_mut().and_then(|s| s.resources.get_mut(idx)) {
                 r.hook_phase = Some(phase);
                 if phase == OperationPhase::Failed {
@@ -511,6 +514,7 @@ impl Syncer {
             }
             let r = t.object_ref();
             if let Ok(Some(_)) = self.retry_call(|| self.backend.try_get(&r)).await {
+                self.remove_hook_finalizer(&r).await;
                 match self.retry_call(|| self.backend.delete(&r, &del_opts)).await {
                     Ok(_) => changes.push(Change {
                         object: r.clone(),
@@ -606,6 +610,59 @@ impl Syncer {
             self.waiter.wait_for(opts.wave_delay).await;
         }
         Ok(StepOutcome::Progress)
+    }
+
+    /// Removes the hook finalizer from a live hook, if it has one.
+    async fn remove_hook_finalizer(&self, r: &ObjectRef) {
+        let Ok(Some(live)) = self.retry_call(|| self.backend.try_get(r)).await else {
+            return;
+        };
+        if !live.finalizers().contains(&HOOK_FINALIZER) {
+            return;
+        }
+        let stripped = remove_finalizer(&live, HOOK_FINALIZER);
+        let ao = ApplyOptions::default().field_manager("argocd-controller");
+        let _ = self.retry_call(|| self.backend.apply(&stripped, &ao)).await;
+    }
+
+    /// Terminates a running operation (Argo CD's `Terminate`): running hooks lose their
+    /// finalizer and are deleted, completed hooks lose their finalizer, and the operation ends
+    /// `Failed` with "Operation terminated".
+    pub async fn terminate(
+        &self,
+        app: &Application,
+        cmp: &Comparison,
+        state: &mut OperationState,
+        opts: &SyncOptions,
+    ) -> Result<(), SyncError> {
+        if state.phase.is_completed() {
+            return Ok(());
+        }
+        let plan = self.build_plan(app, cmp, state, opts).await?;
+        let del_opts = DeleteOptions::default().propagation(Self::propagation(app));
+        for t in plan.tasks().filter(|t| t.hook) {
+            let key = task_key(t);
+            let Some(r) = state
+                .sync_result
+                .as_mut()
+                .and_then(|s| s.resources.iter_mut().find(|r| res_key(r) == key))
+            else {
+                continue;
+            };
+            let oref = t.object_ref();
+            self.remove_hook_finalizer(&oref).await;
+            let failed_hook = r.hook_phase == Some(OperationPhase::Failed)
+                && delete_policies(&t.object).contains(&DeletePolicy::HookFailed);
+            if r.hook_phase == Some(OperationPhase::Running) || failed_hook {
+                let _ = self.retry_call(|| self.backend.delete(&oref, &del_opts)).await;
+                if r.hook_phase == Some(OperationPhase::Running) {
+                    r.hook_phase = Some(OperationPhase::Failed);
+                    r.message = "Terminated".to_owned();
+                }
+            }
+        }
+        self.fail(state, "Operation terminated".to_owned());
+        Ok(())
     }
 
     fn fail(&self, state: &mut OperationState, message: String) -> StepOutcome {
@@ -843,6 +900,15 @@ impl Syncer {
             .force(has("Force=true"))
             .server_side(has("ServerSideApply=true") && !sync_opts.contains(&"ServerSideApply=false"))
             .field_manager("argocd-controller");
+        // Hooks carry Argo CD's hook finalizer until the engine has seen them complete, so a hook
+        // deleted by someone else stays visible (and "Pending deletion" is not reported for it).
+        let with_finalizer;
+        let target = if t.hook {
+            with_finalizer = add_finalizer(target, HOOK_FINALIZER);
+            &with_finalizer
+        } else {
+            target
+        };
         match self.retry_call(|| self.backend.apply(target, &opts)).await {
             Ok(applied) => {
                 let msg = format!("{} {}", kubectl_name(&r), applied.outcome.as_str());
@@ -896,6 +962,7 @@ impl Syncer {
             if !delete_policies(&t.object).contains(&policy) || !done.insert(r.clone()) {
                 continue;
             }
+            self.remove_hook_finalizer(&r).await;
             if self
                 .retry_call(|| self.backend.delete(&r, &del_opts))
                 .await
@@ -1111,6 +1178,32 @@ fn set_pointer(v: &mut serde_json::Value, ptr: &str, value: serde_json::Value) {
             _ => return,
         }
     }
+}
+
+fn add_finalizer(obj: &Object, finalizer: &str) -> Object {
+    let mut o = obj.clone();
+    if let Some(meta) = o.as_map_mut().get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        let list = meta
+            .entry("finalizers")
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let Some(a) = list.as_array_mut() {
+            if !a.iter().any(|f| f.as_str() == Some(finalizer)) {
+                a.push(finalizer.into());
+            }
+        }
+    }
+    o
+}
+
+fn remove_finalizer(obj: &Object, finalizer: &str) -> Object {
+    let mut o = obj.clone();
+    if let Some(meta) = o.as_map_mut().get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        if let Some(a) = meta.get_mut("finalizers").and_then(|f| f.as_array_mut()) {
+            a.retain(|f| f.as_str() != Some(finalizer));
+        }
+        meta.remove("resourceVersion");
+    }
+    o
 }
 
 /// The resource-level sync options of an object (`argocd.argoproj.io/sync-options`).

@@ -11,6 +11,7 @@ pub mod controller;
 pub mod delete;
 pub mod exec;
 pub mod plan;
+pub mod windows;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;

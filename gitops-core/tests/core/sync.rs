@@ -726,3 +726,50 @@ fn ignore_differences_and_respect_ignore_differences() {
         Some(&"x:1".into())
     );
 }
+
+#[test]
+fn hooks_carry_the_hook_finalizer_until_complete_and_termination_stops_them() {
+    let c = MemoryCluster::new();
+    let s = syncer_for(c.clone(), &c);
+    let a = app("h", &[]);
+    let slow = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: slow, annotations: {argocd.argoproj.io/hook: PreSync, \
+                argocd.argoproj.io/hook-delete-policy: HookFailed, gitops.test/duration-ticks: \"50\"}}\n\
+                spec: {template: {spec: {restartPolicy: Never}}}\n---\n\
+                apiVersion: v1\nkind: ConfigMap\nmetadata: {name: after}\n";
+    let opts = SyncOptions::default();
+    let prepared = block_on(s.prepare(&a, objs(slow), &opts)).unwrap();
+    let mut state = s.new_operation(&a, &opts);
+    let mut changes = Vec::new();
+    let job = ObjectRef::new("batch", "Job", Some("h"), "slow");
+    for _ in 0..4 {
+        let cmp = block_on(s.compare(&a, prepared.clone(), &opts)).unwrap();
+        let _ = block_on(s.step(&a, &cmp, &mut state, &opts, None, &mut changes)).unwrap();
+    }
+    let live = c.object(&job).unwrap();
+    assert!(
+        live.finalizers().contains(&"argocd.argoproj.io/hook-finalizer"),
+        "running hooks keep the finalizer"
+    );
+    assert_eq!(state.phase, OperationPhase::Running);
+    let cmp = block_on(s.compare(&a, prepared.clone(), &opts)).unwrap();
+    block_on(s.terminate(&a, &cmp, &mut state, &opts)).unwrap();
+    assert_eq!(
+        (state.phase, state.message.as_str()),
+        (OperationPhase::Failed, "Operation terminated")
+    );
+    assert!(
+        c.object(&job).is_none(),
+        "a running hook is deleted on termination"
+    );
+    assert!(
+        c.object(&cm("h", "after")).is_none(),
+        "nothing after the hook ran"
+    );
+
+    // A hook that completes loses the finalizer (HookFailed keeps the object after success).
+    let quick = slow.replace("\"50\"", "\"1\"");
+    let r = block_on(s.sync(&a, objs(&quick), &opts)).unwrap();
+    assert_eq!(r.phase, OperationPhase::Succeeded, "{}", r.message);
+    let live = c.object(&job).unwrap();
+    assert!(live.finalizers().is_empty(), "{:?}", live.finalizers());
+}
