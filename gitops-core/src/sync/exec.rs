@@ -1186,10 +1186,10 @@ fn add_finalizer(obj: &Object, finalizer: &str) -> Object {
         let list = meta
             .entry("finalizers")
             .or_insert_with(|| serde_json::Value::Array(Vec::new()));
-        if let Some(a) = list.as_array_mut() {
-            if !a.iter().any(|f| f.as_str() == Some(finalizer)) {
-                a.push(finalizer.into());
-            }
+        if let Some(a) = list.as_array_mut()
+            && !a.iter().any(|f| f.as_str() == Some(finalizer))
+        {
+            a.push(finalizer.into());
         }
     }
     o
