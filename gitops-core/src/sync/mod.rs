@@ -513,7 +513,9 @@ impl Syncer {
         let mut in_sync = true;
         let mut shared = Vec::new();
         let mut comparison_errors: Vec<String> = Vec::new();
-        let dopts = DiffOptions::default().with_ignore_differences(&app.spec.ignore_differences);
+        let dopts = DiffOptions::default()
+            .with_ignore_differences(&app.spec.ignore_differences)
+            .with_server_side(app.has_sync_option("ServerSideApply", "true"));
         for d in &desired {
             let r = d.object_ref();
             let is_hook = matches!(hook_role(d), HookRole::Hook(_));
@@ -628,6 +630,32 @@ impl Syncer {
             shared,
             errors: comparison_errors,
         })
+    }
+
+    /// Orphaned resources (spec/sync.md §5.7): top-level namespaced objects in the app's
+    /// destination namespace that no application tracks, except the `default` ServiceAccount,
+    /// ConfigMap `kube-root-ca.crt` and Service `kubernetes` in `default`. They never affect sync
+    /// status and are never pruned; Argo CD reports them when the project enables it.
+    pub async fn orphaned(&self, app: &Application, opts: &SyncOptions) -> Result<Vec<ObjectRef>, SyncError> {
+        let ns = app.spec.destination.namespace();
+        if ns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = ListQuery::all().namespace(ns);
+        let objs = self.retry_call(|| self.backend.list(&query)).await?;
+        Ok(objs
+            .iter()
+            .filter(|o| o.owner_uids().is_empty())
+            .filter(|o| crate::engine::tracked_app(o, opts.tracking).is_none())
+            .filter(|o| {
+                let (g, k, n) = (o.group(), o.kind(), o.name());
+                !(g.is_empty()
+                    && ((k == "ServiceAccount" && n == "default")
+                        || (k == "ConfigMap" && n == "kube-root-ca.crt")
+                        || (k == "Service" && n == "kubernetes" && o.namespace() == Some("default"))))
+            })
+            .map(Object::object_ref)
+            .collect())
     }
 
     /// App health from a comparison (Argo CD's aggregation over the app's managed resources).

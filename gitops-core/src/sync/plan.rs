@@ -313,6 +313,18 @@ pub struct SyncPlan {
 }
 
 impl SyncPlan {
+    /// The plan grouped by phase: `(phase, waves of that phase)` in execution order.
+    pub fn phases(&self) -> Vec<(SyncPhase, Vec<&Wave>)> {
+        let mut out: Vec<(SyncPhase, Vec<&Wave>)> = Vec::new();
+        for w in &self.waves {
+            match out.last_mut() {
+                Some((p, ws)) if *p == w.phase => ws.push(w),
+                _ => out.push((w.phase, vec![w])),
+            }
+        }
+        out
+    }
+
     /// Every task in execution order.
     pub fn tasks(&self) -> impl Iterator<Item = &Task> {
         self.waves.iter().flat_map(|w| w.tasks.iter())

@@ -773,3 +773,64 @@ fn hooks_carry_the_hook_finalizer_until_complete_and_termination_stops_them() {
     let live = c.object(&job).unwrap();
     assert!(live.finalizers().is_empty(), "{:?}", live.finalizers());
 }
+
+#[test]
+fn a_hook_that_disappears_fails_the_operation() {
+    let c = MemoryCluster::new();
+    let s = syncer_for(c.clone(), &c);
+    let a = app("g", &[]);
+    let slow = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: slow, annotations: {argocd.argoproj.io/hook: PreSync, \
+                gitops.test/duration-ticks: \"50\"}}\nspec: {template: {spec: {restartPolicy: Never}}}\n";
+    let opts = SyncOptions::default();
+    let prepared = block_on(s.prepare(&a, objs(slow), &opts)).unwrap();
+    let mut state = s.new_operation(&a, &opts);
+    let mut changes = Vec::new();
+    for _ in 0..3 {
+        let cmp = block_on(s.compare(&a, prepared.clone(), &opts)).unwrap();
+        block_on(s.step(&a, &cmp, &mut state, &opts, None, &mut changes)).unwrap();
+    }
+    // Someone removes the hook for good (finalizer and all).
+    let job = ObjectRef::new("batch", "Job", Some("g"), "slow");
+    c.remove_finalizer(&job, "argocd.argoproj.io/hook-finalizer")
+        .unwrap();
+    block_on(c.delete(&job, &Default::default())).unwrap();
+    let r = block_on(s.run(&a, prepared, state, &opts, None, None)).unwrap();
+    assert_eq!(r.phase, OperationPhase::Failed);
+    assert!(
+        r.message.contains("is missing, it might have been deleted"),
+        "{}",
+        r.message
+    );
+}
+
+#[test]
+fn managed_namespace_metadata_and_orphans() {
+    let c = MemoryCluster::new();
+    let s = syncer_for(c.clone(), &c);
+    let mut a = app("m", &[]);
+    a.spec.sync_policy.as_mut().unwrap().managed_namespace_metadata =
+        Some(gitops_core::model::ManagedNamespaceMetadata {
+            labels: [("team".to_owned(), "payments".to_owned())].into(),
+            annotations: Default::default(),
+        });
+    block_on(s.sync(&a, objs(TWO_CMS), &SyncOptions::default())).unwrap();
+    let ns = c.object(&ObjectRef::new("", "Namespace", None, "m")).unwrap();
+    assert_eq!(ns.label("team"), Some("payments"));
+    assert!(
+        ns.annotation(TRACKING_ID_ANNOTATION).is_none(),
+        "the generated namespace is not tracked"
+    );
+    // An object nobody tracks in the destination namespace is orphaned.
+    block_on(c.apply(
+        &Object::new("v1", "ConfigMap", Some("m"), "stray"),
+        &Default::default(),
+    ))
+    .unwrap();
+    block_on(c.apply(
+        &Object::new("v1", "ServiceAccount", Some("m"), "default"),
+        &Default::default(),
+    ))
+    .unwrap();
+    let orphans = block_on(s.orphaned(&a, &SyncOptions::default())).unwrap();
+    assert_eq!(orphans, [cm("m", "stray")]);
+}

@@ -119,13 +119,13 @@ fn check_for(group: &str, kind: &str) -> Option<Check> {
 fn go_check(obj: &Object) -> Option<Health> {
     let (group, version, kind) = (obj.group(), obj.version(), obj.kind());
     let check = check_for(group, kind)?;
-    if let Some(versions) = check.versions {
-        if !versions.contains(&version) {
-            return Some(Health::new(
-                HealthCode::Unknown,
-                format!("unsupported {} GVK: {group}/{version}, Kind={kind}", check.label),
-            ));
-        }
+    if let Some(versions) = check.versions
+        && !versions.contains(&version)
+    {
+        return Some(Health::new(
+            HealthCode::Unknown,
+            format!("unsupported {} GVK: {group}/{version}, Kind={kind}", check.label),
+        ));
     }
     Some((check.run)(obj).unwrap_or_else(|e| {
         Health::new(

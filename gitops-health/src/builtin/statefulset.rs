@@ -28,13 +28,13 @@ pub(super) fn check(obj: &Object) -> Result<Health, ConvError> {
             "Waiting for statefulset spec update to be observed...",
         ));
     }
-    if let Some(want) = want {
-        if ready < want {
-            return Ok(Health::progressing(format!(
-                "Waiting for {} pods to be ready...",
-                want - ready
-            )));
-        }
+    if let Some(want) = want
+        && ready < want
+    {
+        return Ok(Health::progressing(format!(
+            "Waiting for {} pods to be ready...",
+            want - ready
+        )));
     }
     if strategy_type == "RollingUpdate" && has_rolling {
         if let (Some(want), Some(partition)) = (want, partition) {

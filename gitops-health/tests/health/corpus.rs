@@ -47,11 +47,11 @@ fn load(path: &Path) -> Result<Object, String> {
         .next()
         .ok_or_else(|| "no YAML document".to_owned())?;
     let mut value: Value = serde::Deserialize::deserialize(doc).map_err(|e| format!("parse: {e}"))?;
-    if let Some(map) = value.as_object_mut() {
-        if !map.contains_key("metadata") {
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("object");
-            map.insert("metadata".into(), serde_json::json!({ "name": stem }));
-        }
+    if let Some(map) = value.as_object_mut()
+        && !map.contains_key("metadata")
+    {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("object");
+        map.insert("metadata".into(), serde_json::json!({ "name": stem }));
     }
     Object::from_value(value).map_err(|e| format!("not an object: {e}"))
 }
