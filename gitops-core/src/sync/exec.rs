@@ -495,15 +495,7 @@ impl Syncer {
         for t in batch.iter().filter(|t| t.action == TaskAction::Prune) {
             let r = self.prune_task(app, t, prune_enabled, propagation, changes).await;
             batch_failed |= r.status == ResultCode::SyncFailed;
-            self.emit(SyncEvent::TaskDone {
-                app: name.clone(),
-                result: r.clone(),
-            });
-            state
-                .sync_result
-                .get_or_insert_with(Default::default)
-                .resources
-                .push(r);
+            self.record(&name, state, r);
         }
         // BeforeHookCreation: delete hooks left from an earlier sync, and wait until they are gone.
         let mut waiting_deletion = Vec::new();
@@ -553,15 +545,7 @@ impl Syncer {
                 applied_apps.push(live.clone());
             }
             batch_failed |= r.status == ResultCode::SyncFailed;
-            self.emit(SyncEvent::TaskDone {
-                app: name.clone(),
-                result: r.clone(),
-            });
-            state
-                .sync_result
-                .get_or_insert_with(Default::default)
-                .resources
-                .push(r);
+            self.record(&name, state, r);
         }
         if !batch_failed && let Some(ch) = children {
             for child in &applied_apps {
@@ -610,6 +594,19 @@ impl Syncer {
             self.waiter.wait_for(opts.wave_delay).await;
         }
         Ok(StepOutcome::Progress)
+    }
+
+    /// Reports a task result and stores it in the operation state.
+    fn record(&self, app: &str, state: &mut OperationState, r: ResourceResult) {
+        self.emit(SyncEvent::TaskDone {
+            app: app.to_owned(),
+            result: r.clone(),
+        });
+        state
+            .sync_result
+            .get_or_insert_with(Default::default)
+            .resources
+            .push(r);
     }
 
     /// Removes the hook finalizer from a live hook, if it has one.
@@ -694,15 +691,7 @@ impl Syncer {
         if !not_started.is_empty() {
             for t in not_started {
                 let (r, _) = self.apply_task(app, t, &Comparison::default(), changes).await;
-                self.emit(SyncEvent::TaskDone {
-                    app: app.metadata.name.clone(),
-                    result: r.clone(),
-                });
-                state
-                    .sync_result
-                    .get_or_insert_with(Default::default)
-                    .resources
-                    .push(r);
+                self.record(&app.metadata.name, state, r);
             }
             return Ok(StepOutcome::Progress);
         }
