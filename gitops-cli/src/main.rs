@@ -3,6 +3,7 @@
 
 mod health_cmd;
 mod plan_cmd;
+mod render_cmd;
 mod session;
 
 use std::path::{Path, PathBuf};
@@ -36,7 +37,8 @@ struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
-    /// Human-readable text.
+    /// Human-readable text (YAML for `render`).
+    #[value(alias = "yaml")]
     Text,
     /// One JSON document on stdout.
     Json,
@@ -99,6 +101,8 @@ enum Command {
         #[arg(long)]
         cascade: bool,
     },
+    /// Render a directory or an Application's sources and print the objects (YAML, or JSON with -o json).
+    Render(render_cmd::RenderArgs),
     /// Assess the health of the objects in a file (scripts from argocd-cm or a HealthConfig, the
     /// built-in Rhai library, the built-in checks).
     Health(health_cmd::HealthArgs),
@@ -137,6 +141,7 @@ fn main() -> ExitCode {
         Command::Diff { app, state } => plan_cmd::diff_cmd(state, app, cli.output == Output::Json),
         Command::Delete { app, state, cascade } => cmd_delete(cli.output, app, state, *cascade),
         Command::Health(args) => health_cmd::run(args, cli.output == Output::Json),
+        Command::Render(args) => render_cmd::run(args, cli.output == Output::Json),
         Command::Validate { path } => cmd_validate(cli.output, path),
     };
     match result {

@@ -83,24 +83,26 @@ pub fn detect_source_type(
 /// The renderer the engine uses: detects the source type ([`detect_source_type`]) and hands
 /// the source to the registered renderer of that name.
 ///
-/// [`SourceRenderer::new`] registers the [`DirectoryRenderer`]; Kustomize, Helm and plugin
-/// renderers are registered with [`register`](Self::register) once they exist. A source whose
-/// type has no renderer is [`ErrorKind::Unsupported`](gitops_core::engine::ErrorKind::Unsupported)
-/// with a message saying what to do instead.
+/// [`SourceRenderer::new`] registers the [`DirectoryRenderer`], the native Kustomize renderer,
+/// the Helm renderer (an external `helm`) and the config-management plugin renderer; more can be
+/// added with [`register`](Self::register). A discovering plugin wins over auto-detection, as in
+/// Argo CD. A source whose type has no renderer is
+/// [`ErrorKind::Unsupported`](gitops_core::engine::ErrorKind::Unsupported) with a message saying
+/// what to do instead.
 ///
 /// ```
-/// use gitops_core::engine::{AppContext, ErrorKind, RenderInput, Renderer};
+/// use gitops_core::engine::{AppContext, RenderInput, Renderer};
 /// use gitops_core::model::ApplicationSource;
 /// use gitops_render::{FsTree, SourceRenderer};
 /// let dir = std::env::temp_dir().join(format!("gitops-render-detect-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
-/// std::fs::write(dir.join("kustomization.yaml"), "resources: []\n")?;
+/// std::fs::write(dir.join("kustomization.yaml"), "resources: [cm.yaml]\nnamePrefix: dev-\n")?;
+/// std::fs::write(dir.join("cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n")?;
 /// let tree = FsTree::open(&dir, "local")?;
 /// let app = AppContext::default();
 /// let source = ApplicationSource::default();
-/// let err = SourceRenderer::new().render(&RenderInput::new(&app, &source, &tree, "")).unwrap_err();
-/// assert_eq!(err.kind(), ErrorKind::Unsupported);
-/// assert!(err.to_string().starts_with("kustomize rendering is not available yet"));
+/// let objects = SourceRenderer::new().render(&RenderInput::new(&app, &source, &tree, ""))?;
+/// assert_eq!(objects[0].name(), "dev-settings");
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -133,7 +135,12 @@ impl SourceRenderer {
     /// A renderer with the [`DirectoryRenderer`] registered.
     pub fn new() -> Self {
         SourceRenderer {
-            renderers: vec![Arc::new(DirectoryRenderer::new())],
+            renderers: vec![
+                Arc::new(DirectoryRenderer::new()),
+                Arc::new(crate::kustomize::KustomizeRenderer::new()),
+                Arc::new(crate::helm::HelmRenderer::from_env()),
+                Arc::new(crate::plugin::PluginRenderer::default()),
+            ],
         }
     }
 
@@ -166,6 +173,13 @@ impl SourceRenderer {
 
     /// Detects the input's source type and renders it, returning the type too.
     pub fn render_detected(&self, input: &RenderInput<'_>) -> Result<(SourceType, Vec<Object>), EngineError> {
+        // A discovering config-management plugin wins over detection (spec render.md §6).
+        if input.source.explicit_types().is_empty() {
+            let plugin = self.renderers.iter().find(|r| r.name() == SourceType::Plugin.as_str());
+            if let Some(p) = plugin.filter(|p| p.supports(input)) {
+                return Ok((SourceType::Plugin, p.render(input)?));
+            }
+        }
         let detection = detect_source_type(input.source, input.tree, input.path)?;
         let ty = detection.source_type();
         let renderer = self.renderers.iter().find(|r| r.name() == ty.as_str());

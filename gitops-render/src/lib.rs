@@ -55,6 +55,10 @@ pub use gitops_core as core;
 
 mod detect;
 mod directory;
+pub mod git;
+pub mod helm;
+pub mod kustomize;
+pub mod plugin;
 mod resolve;
 mod tree;
 

@@ -141,7 +141,7 @@ impl SourceResolver for LocalResolver {
     }
 }
 
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+pub(crate) fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     if head.eq_ignore_ascii_case(prefix) {
         s.get(prefix.len()..)
@@ -152,7 +152,7 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// A URL with a scheme (`https://`, `ssh://`, `oci://`, …) or an scp-like Git address
 /// (`git@github.com:org/repo`, `github.com:org/repo`).
-fn is_remote(url: &str) -> bool {
+pub(crate) fn is_remote(url: &str) -> bool {
     if url.contains("://") {
         return true;
     }

@@ -108,28 +108,7 @@ impl FsTree {
 
     /// Maps a tree path to a canonical path on disk inside the root, refusing escapes.
     fn resolve(&self, path: &str) -> Result<PathBuf, EngineError> {
-        if path.contains('\0') {
-            return Err(EngineError::invalid(format!("path {path:?} contains a NUL byte")));
-        }
-        if path.starts_with('/') || Path::new(path).has_root() || has_prefix(path) {
-            return Err(EngineError::forbidden(format!(
-                "absolute path {path} is not allowed: paths must be relative to the repository root"
-            )));
-        }
-        let mut parts: Vec<&str> = Vec::new();
-        for part in path.split('/') {
-            match part {
-                "" | "." => {}
-                ".." => {
-                    if parts.pop().is_none() {
-                        return Err(EngineError::forbidden(format!(
-                            "path {path} leaves the repository root"
-                        )));
-                    }
-                }
-                p => parts.push(p),
-            }
-        }
+        let parts = normalize_relative(path)?;
         let mut joined = self.root.clone();
         for p in &parts {
             joined.push(p);
@@ -269,6 +248,36 @@ impl SourceTree for FsTree {
     }
 }
 
+/// Splits a tree path into its components with `.` and `..` resolved lexically, refusing what
+/// leaves the root: a NUL byte is [`ErrorKind::Invalid`]; an absolute path (or a Windows
+/// prefix) and a `..` above the root are [`ErrorKind::Forbidden`]. Shared by [`FsTree`] and
+/// the Git tree.
+pub(crate) fn normalize_relative(path: &str) -> Result<Vec<&str>, EngineError> {
+    if path.contains('\0') {
+        return Err(EngineError::invalid(format!("path {path:?} contains a NUL byte")));
+    }
+    if path.starts_with('/') || Path::new(path).has_root() || has_prefix(path) {
+        return Err(EngineError::forbidden(format!(
+            "absolute path {path} is not allowed: paths must be relative to the repository root"
+        )));
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(EngineError::forbidden(format!(
+                        "path {path} leaves the repository root"
+                    )));
+                }
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(parts)
+}
+
 fn kind_of(meta: &fs::Metadata) -> EntryKind {
     if meta.is_dir() {
         EntryKind::Dir
@@ -280,7 +289,7 @@ fn kind_of(meta: &fs::Metadata) -> EntryKind {
 }
 
 /// `""` is shown as `.` in messages.
-fn shown(path: &str) -> &str {
+pub(crate) fn shown(path: &str) -> &str {
     if path.is_empty() { "." } else { path }
 }
 
@@ -328,7 +337,7 @@ fn is_link_loop(e: &io::Error) -> bool {
     e.raw_os_error() == Some(eloop)
 }
 
-fn lowercase_first(s: &str) -> String {
+pub(crate) fn lowercase_first(s: &str) -> String {
     let mut chars = s.chars();
     match chars.next() {
         Some(c) => c.to_lowercase().chain(chars).collect(),

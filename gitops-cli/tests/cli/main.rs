@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod health;
+mod render;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -138,10 +138,10 @@ impl Library {
     /// the first matching wildcard pattern in lexicographic order. Scripts that failed to
     /// compile are skipped.
     pub fn lookup(&self, group: &str, kind: &str) -> Option<&RhaiScript> {
-        if let Some(&i) = self.exact.get(&(group, kind)) {
-            if let Some(s) = &self.entries[i].script {
-                return Some(s);
-            }
+        if let Some(&i) = self.exact.get(&(group, kind))
+            && let Some(s) = &self.entries[i].script
+        {
+            return Some(s);
         }
         let key = if group.is_empty() {
             kind.to_owned()

@@ -7,13 +7,40 @@
 //! # Execution model
 //!
 //! The source is syntax-checked once by [`LuaScript::compile`] and kept as Lua bytecode produced
-//! by our own compiler. Each [`HealthScript::evaluate`] creates a **fresh Lua state**, as Argo CD
-//! does, so nothing a script does (globals, library tables, metatables) can leak into the next
-//! evaluation. A state pool was considered and rejected: a new sandboxed state costs about
-//! 25–50 µs (measured in release mode; a whole evaluation of a small script on a CronJob takes
-//! about 130–170 µs, i.e. 6,000–8,000 evaluations per second per core), and reusing states could
-//! not guarantee isolation without freezing every library table and metatable a script can
-//! reach. Isolation is worth more than the factor of about 1.5 a pool could gain.
+//! by our own compiler. Argo CD creates a new Lua state per evaluation; building a sandboxed
+//! state costs tens of microseconds, far more than a typical script run, so this engine keeps
+//! **prepared states** instead and gives every evaluation a **fresh global environment**, which
+//! is what a new state means to a script:
+//!
+//! * Each thread keeps, per script, at most one prepared state (a `thread_local!` pool of at
+//!   most [`MAX_POOLED_STATES`] states, least recently used evicted; `mlua::Lua` is not `Send`,
+//!   so [`LuaScript`] itself holds only the bytecode and stays `Send + Sync`). The state holds
+//!   the sandboxed libraries, the script's loaded main function and a small Lua kit.
+//! * The libraries live in a private snapshot table that no script can reach; the state's real
+//!   global table is emptied. Before each run the kit makes a new environment table `E`
+//!   (`{obj, actionParams, _G = E}`) and sets it as the main function's environment
+//!   (`setfenv`). `E` fills itself on first use of a global: a base function is copied in, a
+//!   library table (`string`, `table`, `math`, `os`, `io`, `debug`, `coroutine`, `package`
+//!   with empty `loaders`/`preload` and a `loaded` pointing at this run's copies) is copied
+//!   into a **fresh table** for this run. Assigning a global the script has not read yet
+//!   marks it as the script's own (so `tostring = nil` stays nil), and anything that could
+//!   tell the difference (`pairs`, `next`, `rawget`, `rawset`, `getmetatable`, `setmetatable`
+//!   or `table.foreach` on `_G`) first completes `E` and drops its metatable. So
+//!   `string.format = nil`, `table.insert = nil`, `tostring = f` or `x = 1` work as in Argo
+//!   CD, but only for that evaluation; the next run starts from new copies.
+//! * What the copies share with the snapshot are the functions themselves (C functions and the
+//!   kit's Lua wrappers), which a script cannot change: `setfenv` refuses functions whose
+//!   environment is not the script's (library functions), `getfenv` of such a function (or
+//!   `getfenv(0)`) answers the run's `E`, `debug.setupvalue`/`debug.setmetatable` are
+//!   refused, and `loadstring`/`load` give chunks the environment `E`.
+//! * The string metatable is protected with `__metatable`, and `getmetatable("")` returns a
+//!   new table `{__index = string}` (this run's `string` copy) each run, so changing it cannot
+//!   reach the real metatable (nor change string methods, a difference from Argo CD).
+//! * After a run the kit checks that the real global table is still empty and that
+//!   `collectgarbage` was not called; a run that failed in any way (an error, a tripped bound,
+//!   a memory error) or left the state dirty discards the state, and the next evaluation
+//!   prepares a new one. Garbage a run leaves behind is collected when it exceeds
+//!   [`GARBAGE_SLACK`] bytes.
 //!
 //! # Libraries (spec §6.3)
 //!
@@ -32,31 +59,36 @@
 //! Health scripts only read `obj`, so calls that reach outside the process are refused with a
 //! run-time error "`<name>` is not available in health scripts" (the result is `Unknown`):
 //! `os.execute`, `os.exit`, `os.remove`, `os.rename`, `os.tmpname`, `os.getenv`, `os.setlocale`,
-//! every `io` function except `io.write`, `loadfile`, `dofile`, `package.loadlib`, and
-//! `require` of anything but `os`, `string`, `table` and `math` (`string`/`math` only with open
-//! libraries). `io.write` and `print` write to standard error (never standard output, which
-//! belongs to the command's own output). `debug` only has `debug.traceback` (returns its
-//! message); its other functions are refused. `loadstring`/`load` accept source text only (no
-//! bytecode), `newproxy` is absent and `string.rep` refuses results longer than
-//! [`Limits::max_string_size`].
+//! every `io` function except `io.write`, `loadfile`, `dofile`, `module`, `package.loadlib`,
+//! and `require` of anything but `os`, `string`, `table` and `math` (`string`/`math` only with
+//! open libraries). `setfenv` of a library function is refused too. `io.write` and `print`
+//! write to standard error (never standard output, which belongs to the command's own output).
+//! `debug` only has `debug.traceback` (returns its message); its other functions are refused.
+//! `loadstring`/`load` accept source text only (no bytecode), `newproxy` is absent and
+//! `string.rep` refuses results longer than [`Limits::max_string_size`].
 //!
 //! # Bounds
 //!
 //! Each evaluation runs under [`Limits`]: a wall-clock deadline ([`Limits::timeout`], checked
 //! every 1,000 VM instructions), an instruction budget ([`Limits::max_operations`]) and a memory
-//! ceiling ([`Limits::max_memory`], enforced by the allocator). Once a bound trips, the script is
-//! stopped even if it wraps the offending code in `pcall`, `xpcall` or `coroutine.resume`.
-//! Recursion is bounded by Lua's own stack limit (a "stack overflow" error is reported as a
-//! stopped script); [`Limits::max_call_depth`] is not used by this engine. Known limit: a single
-//! long-running library call written in C (a pathological pattern in `string.find` over a long
-//! string) cannot be interrupted until it returns.
+//! ceiling ([`Limits::max_memory`], enforced by the allocator: the state's own libraries count,
+//! as in a new state, and garbage left by earlier runs — at most [`GARBAGE_SLACK`] bytes — is
+//! not charged to the run). The deadline and the instruction count restart with every
+//! evaluation. Once a bound trips, the script is stopped even if it wraps the offending code in
+//! `pcall`, `xpcall` or `coroutine.resume`, and its state is discarded. Recursion is bounded by
+//! Lua's own stack limit (a "stack overflow" error is reported as a stopped script);
+//! [`Limits::max_call_depth`] is not used by this engine. Known limit: a single long-running
+//! library call written in C (a pathological pattern in `string.find` over a long string)
+//! cannot be interrupted until it returns.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::fmt;
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::rc::Rc;
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use gitops_core::Object;
 use gitops_core::engine::{Health, HealthCode};
@@ -69,11 +101,21 @@ use super::{HealthScript, Limits, ScriptError, ScriptHealth, ScriptLanguage};
 /// The message for a status that is not one of the six codes (Argo CD's wording).
 pub const INVALID_HEALTH_STATUS: &str = "Lua returned an invalid health status";
 
+/// Most prepared Lua states one thread keeps (one per script; least recently used evicted).
+pub const MAX_POOLED_STATES: usize = 64;
+
+/// Garbage (bytes above the prepared state's own size) a finished run may leave in a pooled
+/// state; above it the state is collected, and discarded if that does not bring it back under.
+pub const GARBAGE_SLACK: usize = 1 << 20;
+
 /// How often (in VM instructions) the hook checks the deadline and the instruction budget.
 const HOOK_EVERY: u32 = 1_000;
 
 /// Deepest JSON nesting converted into tables (deeper values become `nil`).
 const MAX_OBJ_DEPTH: usize = 256;
+
+/// Source of the scripts' ids (keys of the per-thread state pools).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A compiled Lua health script.
 ///
@@ -100,6 +142,7 @@ const MAX_OBJ_DEPTH: usize = 256;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct LuaScript {
+    id: u64,
     name: String,
     bytecode: Vec<u8>,
     use_open_libs: bool,
@@ -116,11 +159,26 @@ impl fmt::Debug for LuaScript {
     }
 }
 
+impl Drop for LuaScript {
+    fn drop(&mut self) {
+        // States of this script on other threads are evicted by their pools' bound.
+        drop(pool_take(self.id));
+    }
+}
+
 /// Which bound stopped a script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
     Timeout,
     Instructions,
+}
+
+/// The per-evaluation bounds the hook reads (reset before each run).
+#[derive(Debug, Default)]
+struct Bounds {
+    stop: Cell<Option<Stop>>,
+    deadline: Cell<Option<Instant>>,
+    counter: Cell<u64>,
 }
 
 impl LuaScript {
@@ -151,6 +209,7 @@ impl LuaScript {
             .map_err(|e| compile_error(clean_message(&e)))?;
         let bytecode = function.dump(false);
         Ok(LuaScript {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name,
             bytecode,
             use_open_libs,
@@ -169,56 +228,15 @@ impl LuaScript {
     }
 
     fn run(&self, obj: &Object) -> Result<ScriptHealth, ScriptError> {
-        let stop: Rc<Cell<Option<Stop>>> = Rc::new(Cell::new(None));
-        let lua = new_state(self.use_open_libs, self.limits, &stop).map_err(|e| runtime(&e))?;
-        let globals = lua.globals();
-        let setup = || -> mlua::Result<mlua::Function> {
-            globals.raw_set("obj", json_to_lua(&lua, obj.as_value(), 0)?)?;
-            globals.raw_set("actionParams", lua.create_table()?)?;
-            lua.load(&self.bytecode[..])
-                .set_name(format!("={}", self.name))
-                .set_mode(ChunkMode::Binary)
-                .into_function()
+        let prepared = match pool_take(self.id) {
+            Some(p) => p,
+            None => Prepared::new(self)?,
         };
-        let function = setup().map_err(|e| classify(&e, stop.get(), self.limits))?;
-
-        let deadline = Instant::now() + self.limits.timeout;
-        let max_ops = self.limits.max_operations;
-        let hook_stop = Rc::clone(&stop);
-        let counter = Cell::new(0u64);
-        lua.set_global_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            move |_, _| {
-                if let Some(s) = hook_stop.get() {
-                    return Err(mlua::Error::RuntimeError(stop_message(s)));
-                }
-                let n = counter.get().saturating_add(u64::from(HOOK_EVERY));
-                counter.set(n);
-                let tripped = if n > max_ops {
-                    Some(Stop::Instructions)
-                } else if Instant::now() >= deadline {
-                    Some(Stop::Timeout)
-                } else {
-                    None
-                };
-                match tripped {
-                    Some(s) => {
-                        hook_stop.set(Some(s));
-                        Err(mlua::Error::RuntimeError(stop_message(s)))
-                    }
-                    None => Ok(VmState::Continue),
-                }
-            },
-        )
-        .map_err(|e| runtime(&e))?;
-
-        let values: MultiValue = function
-            .call(())
-            .map_err(|e| classify(&e, stop.get(), self.limits))?;
-        lua.remove_global_hook();
-        // Argo CD takes the top of the stack: the last value returned (nil when none).
-        let last = values.into_iter().last().unwrap_or(Value::Nil);
-        to_script_health(last)
+        let (result, reusable) = prepared.evaluate(obj, self.limits);
+        if reusable {
+            pool_put(self.id, prepared);
+        }
+        result
     }
 }
 
@@ -234,6 +252,182 @@ impl HealthScript for LuaScript {
     fn evaluate(&self, obj: &Object) -> Result<ScriptHealth, ScriptError> {
         self.run(obj)
     }
+}
+
+/// A sandboxed state ready to run one script (see the module documentation).
+struct Prepared {
+    /// The script's main function (its environment is set per run).
+    main: mlua::Function,
+    /// The kit's `begin(obj)`: builds a fresh environment and gives it to `main`.
+    begin: mlua::Function,
+    /// The kit's `finish()`: drops the environment; `true` when the state is still clean.
+    finish: mlua::Function,
+    bounds: Rc<Bounds>,
+    /// Bytes in use once prepared (after a full collection).
+    baseline: usize,
+    /// Bytes a run may allocate: [`Limits::max_memory`] less the prepared state's own size.
+    budget: usize,
+    /// When the kit's `os.time` memo was last dropped.
+    memo_since: Cell<Instant>,
+    lua: Lua,
+}
+
+impl Prepared {
+    fn new(script: &LuaScript) -> Result<Prepared, ScriptError> {
+        let limits = script.limits;
+        let bounds = Rc::new(Bounds::default());
+        let lua = new_state(script.use_open_libs, limits).map_err(|e| classify(&e, None, limits))?;
+        let setup = || -> mlua::Result<Prepared> {
+            let main = lua
+                .load(&script.bytecode[..])
+                .set_name(format!("={}", script.name))
+                .set_mode(ChunkMode::Binary)
+                .into_function()?;
+            let (begin, finish) = install_kit(&lua, &main, &bounds, script.use_open_libs)?;
+            install_hook(&lua, &bounds, limits.max_operations)?;
+            lua.gc_collect()?;
+            lua.gc_collect()?;
+            let baseline = lua.used_memory();
+            Ok(Prepared {
+                main,
+                begin,
+                finish,
+                bounds: Rc::clone(&bounds),
+                baseline,
+                budget: limits.max_memory.saturating_sub(baseline),
+                memo_since: Cell::new(Instant::now()),
+                lua: lua.clone(),
+            })
+        };
+        setup().map_err(|e| classify(&e, None, limits))
+    }
+
+    /// Runs the script once; the flag tells whether the state may be used again.
+    fn evaluate(&self, obj: &Object, limits: Limits) -> (Result<ScriptHealth, ScriptError>, bool) {
+        let lua = &self.lua;
+        self.bounds.stop.set(None);
+        self.bounds.counter.set(0);
+        let start_limit = lua.used_memory().saturating_add(self.budget);
+        if let Err(e) = lua.set_memory_limit(start_limit) {
+            return (Err(runtime(&e)), false);
+        }
+        self.bounds
+            .deadline
+            .set(Instant::now().checked_add(limits.timeout));
+        let new_second = self.memo_since.get().elapsed() >= Duration::from_secs(1);
+        if new_second {
+            self.memo_since.set(Instant::now());
+        }
+        let run = || -> mlua::Result<MultiValue> {
+            // Without a memory limit mlua sets table fields without a protected call (several
+            // times faster); the object is ours, and its size is checked right after.
+            lua.set_memory_limit(0)?;
+            let obj = json_to_lua(lua, obj.as_value(), 0);
+            lua.set_memory_limit(start_limit)?;
+            let obj = obj?;
+            if lua.used_memory() > start_limit {
+                return Err(mlua::Error::MemoryError("not enough memory".to_owned()));
+            }
+            self.begin.call::<()>((obj, new_second))?;
+            self.main.call::<MultiValue>(())
+        };
+        let values = match run() {
+            Ok(values) => values,
+            Err(e) => return (Err(classify(&e, self.bounds.stop.get(), limits)), false),
+        };
+        // Argo CD takes the top of the stack: the last value returned (nil when none).
+        let last = values.into_iter().last().unwrap_or(Value::Nil);
+        let result = to_script_health(last);
+        let clean = matches!(self.finish.call::<bool>(()), Ok(true)) && self.bounds.stop.get().is_none();
+        (result, clean && self.tidy())
+    }
+
+    /// Collects the garbage of finished runs once it passes [`GARBAGE_SLACK`]; `false` when the
+    /// state stays too big to keep.
+    fn tidy(&self) -> bool {
+        let bound = self.baseline.saturating_add(GARBAGE_SLACK);
+        if self.lua.used_memory() <= bound {
+            return true;
+        }
+        self.lua.gc_collect().is_ok() && self.lua.used_memory() <= bound
+    }
+}
+
+/// The calling thread's prepared states, keyed by script id.
+#[derive(Default)]
+struct Pool {
+    clock: u64,
+    states: HashMap<u64, (u64, Prepared)>,
+}
+
+thread_local! {
+    static POOL: RefCell<Pool> = RefCell::new(Pool::default());
+}
+
+/// Takes the calling thread's prepared state for a script out of the pool.
+fn pool_take(id: u64) -> Option<Prepared> {
+    POOL.try_with(|pool| {
+        pool.try_borrow_mut()
+            .ok()
+            .and_then(|mut pool| pool.states.remove(&id))
+            .map(|(_, prepared)| prepared)
+    })
+    .ok()
+    .flatten()
+}
+
+/// Returns a prepared state to the calling thread's pool (evicting the least recently used one
+/// when the pool is full).
+fn pool_put(id: u64, prepared: Prepared) {
+    let mut dropped: Vec<(u64, Prepared)> = Vec::new();
+    let _ = POOL.try_with(|pool| {
+        let Ok(mut pool) = pool.try_borrow_mut() else {
+            dropped.push((0, prepared));
+            return;
+        };
+        pool.clock += 1;
+        let now = pool.clock;
+        if pool.states.len() >= MAX_POOLED_STATES && !pool.states.contains_key(&id) {
+            let oldest = pool
+                .states
+                .iter()
+                .min_by_key(|(_, (used, _))| *used)
+                .map(|(key, _)| *key);
+            dropped.extend(oldest.and_then(|key| pool.states.remove(&key)));
+        }
+        dropped.extend(pool.states.insert(id, (now, prepared)));
+    });
+    // States are dropped outside the pool's borrow.
+    drop(dropped);
+}
+
+/// Installs the hook that enforces the deadline and the instruction budget of the current run.
+fn install_hook(lua: &Lua, bounds: &Rc<Bounds>, max_ops: u64) -> mlua::Result<()> {
+    let bounds = Rc::clone(bounds);
+    lua.set_global_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        move |_, _| {
+            if let Some(s) = bounds.stop.get() {
+                return Err(mlua::Error::RuntimeError(stop_message(s)));
+            }
+            let n = bounds.counter.get().saturating_add(u64::from(HOOK_EVERY));
+            bounds.counter.set(n);
+            let tripped = if n > max_ops {
+                Some(Stop::Instructions)
+            } else if bounds.deadline.get().is_some_and(|d| Instant::now() >= d) {
+                Some(Stop::Timeout)
+            } else {
+                None
+            };
+            match tripped {
+                Some(s) => {
+                    bounds.stop.set(Some(s));
+                    Err(mlua::Error::RuntimeError(stop_message(s)))
+                }
+                None => Ok(VmState::Continue),
+            }
+        },
+    )
 }
 
 fn stop_message(stop: Stop) -> String {
@@ -455,19 +649,55 @@ fn json_to_lua(lua: &Lua, v: &Json, depth: usize) -> mlua::Result<Value> {
     })
 }
 
-/// The sandbox prelude: runs once per state, before the script. It receives the function that
-/// tells whether a bound tripped and wraps `pcall`, `xpcall` and `coroutine.resume` so that a
-/// stopped script cannot swallow the stop. `xpcall` calls its message handler after unwinding
-/// (Lua 5.1 would run it inside the failing hook, where hooks are off).
-const PRELUDE: &str = r#"
-local stopped, native_pcall, error = ...
+/// The kit's fixed part: runs once per state with the snapshot `S` of the sandbox's globals,
+/// the (emptied) real global table `G`, the script's main function, the function that tells
+/// whether a bound tripped and whether the open libraries are on. It replaces functions in `S`
+/// (the copies made for each run take them from there):
+///
+/// * `pcall`, `xpcall` and `coroutine.resume` re-raise a stop, so a stopped script cannot
+///   swallow it; `xpcall` runs its handler after unwinding (Lua runs a message handler with
+///   hooks disabled when the error comes from a hook, so a looping handler could never be
+///   stopped);
+/// * `getfenv`/`setfenv` never expose nor change a shared table: the environment of a library
+///   function (and of level 0) is the run's environment, and `setfenv` refuses library
+///   functions; `setfenv(0, t)` changes the run's environment;
+/// * `loadstring`/`load` give the chunk the run's environment, `require` answers the run's
+///   libraries, `package.seeall` the run's environment;
+/// * `collectgarbage` marks the state as touched (it is then discarded after the run);
+/// * `os.time{…}` remembers its answers for plain tables with in-range integer fields (glibc's
+///   `mktime` checks `/etc/localtime` on every call, which costs more than a whole small
+///   script); the memo is dropped every second, so a time-zone change is seen as before.
+///
+/// The generated part (see [`kit_source`]) then defines `makers`, and [`KIT_TAIL`] the lazy
+/// environment, `begin(obj, new_second)` and `finish()`.
+const KIT_HEAD: &str = r#"
+local S, G, main, stopped, open = ...
+local type, tostring, tonumber, next, rawget, rawset = S.type, S.tostring, S.tonumber, S.next, S.rawget, S.rawset
+local error, native_pcall = S.error, S.pcall
+local native_getfenv, native_setfenv = S.getfenv, S.setfenv
+local native_getmetatable, native_setmetatable = S.getmetatable, S.setmetatable
+local current, touched = nil, false
+local string_mt = native_getmetatable("")
+if type(string_mt) ~= "table" then string_mt = nil end
+if string_mt then string_mt.__metatable = false end
+
+-- Tables no script may get hold of.
+local hidden = {[G] = true, [S] = true}
+local function hide(t)
+  for _, v in next, t do
+    if type(v) == "table" and not hidden[v] then
+      hidden[v] = true
+      hide(v)
+    end
+  end
+end
+hide(S)
+
 local function check(ok, ...)
   if not ok and stopped() then error((...), 0) end
   return ok, ...
 end
-pcall = function(f, ...) return check(native_pcall(f, ...)) end
--- xpcall runs its handler after unwinding: Lua runs a message handler with hooks disabled
--- when the error comes from a hook, so a looping handler could never be stopped.
+S.pcall = function(f, ...) return check(native_pcall(f, ...)) end
 local function xfinish(h, ok, ...)
   if ok then return ok, ... end
   local err = ...
@@ -476,28 +706,369 @@ local function xfinish(h, ok, ...)
   if stopped() then error(result, 0) end
   return false, result
 end
-xpcall = function(f, h) return xfinish(h, native_pcall(f)) end
-if coroutine then
-  local resume = coroutine.resume
-  coroutine.resume = function(co, ...) return check(resume(co, ...)) end
+S.xpcall = function(f, h) return xfinish(h, native_pcall(f)) end
+if type(S.coroutine) == "table" then
+  local resume = S.coroutine.resume
+  S.coroutine.resume = function(co, ...) return check(resume(co, ...)) end
+end
+
+local function level_of(f, name)
+  if type(f) == "function" then return nil end
+  local n = tonumber(f)
+  if n and n < 0 then
+    error("bad argument #1 to '" .. name .. "' (level must be non-negative)", 3)
+  end
+  return n
+end
+S.getfenv = function(f)
+  if f == nil then f = 1 end
+  local n = level_of(f, "getfenv")
+  local env
+  if n == 0 then
+    return current
+  elseif n then
+    env = native_getfenv(n + 1)
+  else
+    env = native_getfenv(f)
+  end
+  if hidden[env] then return current end
+  return env
+end
+S.setfenv = function(f, t)
+  if type(t) ~= "table" then
+    error("bad argument #2 to 'setfenv' (table expected, got " .. (t == nil and "no value" or type(t)) .. ")", 2)
+  end
+  local n = level_of(f, "setfenv")
+  local env
+  if n == 0 then
+    current = t
+    return
+  elseif n then
+    env = native_getfenv(n + 1)
+  else
+    env = native_getfenv(f)
+  end
+  if hidden[env] then
+    error("setfenv of a library function is not available in health scripts", 2)
+  end
+  local r
+  if n then r = native_setfenv(n + 1, t) else r = native_setfenv(f, t) end
+  return r
+end
+
+local native_loadstring, native_load = S.loadstring, S.load
+S.loadstring = function(text, name)
+  local f, e = native_loadstring(text, name)
+  if f then native_setfenv(f, current) end
+  return f, e
+end
+S.load = function(reader, name)
+  local f, e = native_load(reader, name)
+  if f then native_setfenv(f, current) end
+  return f, e
+end
+S.require = function(name)
+  if name == "os" or name == "table" or (open and (name == "string" or name == "math")) then
+    return current[name]
+  end
+  error('require "' .. tostring(name) .. '" is not available in health scripts', 0)
+end
+if type(S.package) == "table" then
+  S.package.seeall = function(m)
+    local mt = native_getmetatable(m)
+    if mt == nil then
+      mt = {}
+      native_setmetatable(m, mt)
+    end
+    mt.__index = current
+  end
+end
+local native_collectgarbage = S.collectgarbage
+S.collectgarbage = function(...)
+  touched = true
+  return native_collectgarbage(...)
+end
+
+local time_memo, time_memo_n = {}, 0
+if type(S.os) == "table" and S.os.time then
+  local native_time = S.os.time
+  local function int(x, lo, hi)
+    return type(x) == "number" and x % 1 == 0 and x >= lo and x <= hi
+  end
+  S.os.time = function(t)
+    if type(t) == "table" and native_getmetatable(t) == nil then
+      local y, mo, d, h, mi, s, dst = t.year, t.month, t.day, t.hour, t.min, t.sec, t.isdst
+      if h == nil then h = 12 end
+      if mi == nil then mi = 0 end
+      if s == nil then s = 0 end
+      if int(y, 0, 99999) and int(mo, 1, 12) and int(d, 1, 31) and int(h, 0, 23)
+          and int(mi, 0, 59) and int(s, 0, 61) then
+        if dst == nil then dst = 2 elseif dst then dst = 1 else dst = 0 end
+        local key = (((((y * 13 + mo) * 32 + d) * 24 + h) * 60 + mi) * 62 + s) * 3 + dst
+        local r = time_memo[key]
+        if r == nil then
+          r = native_time(t)
+          if r ~= nil then
+            if time_memo_n >= 1024 then time_memo, time_memo_n = {}, 0 end
+            time_memo[key] = r
+            time_memo_n = time_memo_n + 1
+          end
+        end
+        return r
+      end
+    end
+    return native_time(t)
+  end
+end
+
+local makers = {}
+local lazy_env, lazy, copies, done, string_view = nil, false, nil, nil, nil
+
+local function copy_of(name)
+  local c = copies[name]
+  if c == nil then
+    c = makers[name]()
+    copies[name] = c
+  end
+  return c
 end
 "#;
 
-/// The prelude's bytecode, compiled once per process.
-fn prelude_bytecode() -> Result<&'static [u8], mlua::Error> {
-    static BYTECODE: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
-    let compiled = BYTECODE.get_or_init(|| {
-        let lua = Lua::new_with(StdLib::NONE, LuaOptions::new()).map_err(|e| e.to_string())?;
-        lua.load(PRELUDE)
-            .set_name("=prelude")
-            .into_function()
-            .map(|f| f.dump(true))
-            .map_err(|e| e.to_string())
-    });
-    compiled
-        .as_ref()
-        .map(Vec::as_slice)
-        .map_err(|e| mlua::Error::RuntimeError(format!("lua prelude does not compile: {e}")))
+/// The kit's fixed tail. A run's environment `E` starts as `{obj, actionParams, _G}` with a
+/// (per-run) metatable that copies a global from the snapshot the first time it is read: a
+/// base function as is, a library table as a fresh copy (`makers`). An assignment to a
+/// global not yet copied marks it as the script's own, so `tostring = nil` stays nil. Anything
+/// that could see the difference (`pairs`, `next`, `rawget`, `rawset`, `getmetatable`,
+/// `setmetatable` or `table.foreach` on `E`) first copies every remaining global and drops the
+/// metatable, so scripts observe a complete, ordinary global table. `finish()` forgets the
+/// run and tells whether the state is still clean (nothing written to the real global table,
+/// `collectgarbage` not called).
+const KIT_TAIL: &str = r#"
+
+local function index(E, k)
+  if not lazy or E ~= lazy_env or (done and done[k]) then return nil end
+  local v
+  if makers[k] then
+    v = copy_of(k)
+  else
+    v = S[k]
+    if type(v) == "table" then v = nil end
+  end
+  if v ~= nil then rawset(E, k, v) end
+  return v
+end
+
+local function newindex(E, k, v)
+  if lazy and E == lazy_env then
+    if done == nil then done = {} end
+    done[k] = true
+  end
+  rawset(E, k, v)
+end
+
+local function materialize(t)
+  if not lazy or t ~= lazy_env then return end
+  local E = lazy_env
+  for k in next, makers do
+    if rawget(E, k) == nil and not (done and done[k]) then rawset(E, k, copy_of(k)) end
+  end
+  for k, v in next, S do
+    if type(v) ~= "table" and rawget(E, k) == nil and not (done and done[k]) then rawset(E, k, v) end
+  end
+  lazy = false
+  native_setmetatable(E, nil)
+end
+
+local native_pairs, native_rawget = S.pairs, S.rawget
+S.pairs = function(t)
+  materialize(t)
+  return native_pairs(t)
+end
+S.next = function(t, k)
+  materialize(t)
+  return next(t, k)
+end
+S.rawget = function(t, k)
+  materialize(t)
+  return native_rawget(t, k)
+end
+S.rawset = function(t, k, v)
+  materialize(t)
+  return rawset(t, k, v)
+end
+S.getmetatable = function(v)
+  if string_mt and type(v) == "string" then
+    if string_view == nil then string_view = {__index = copies and copy_of("string")} end
+    return string_view
+  end
+  materialize(v)
+  return native_getmetatable(v)
+end
+S.setmetatable = function(t, mt)
+  materialize(t)
+  return native_setmetatable(t, mt)
+end
+if type(S.table) == "table" and S.table.foreach then
+  local foreach = S.table.foreach
+  S.table.foreach = function(t, f)
+    materialize(t)
+    return foreach(t, f)
+  end
+end
+
+local function begin(obj, new_second)
+  if new_second then time_memo, time_memo_n = {}, 0 end
+  local E = {obj = obj, actionParams = {}}
+  E._G = E
+  lazy_env, lazy, copies, done, string_view = E, true, {}, nil, nil
+  native_setmetatable(E, {__index = index, __newindex = newindex})
+  current = E
+  native_setfenv(main, E)
+end
+
+local function finish()
+  current, lazy_env, lazy, copies, done, string_view = nil, nil, false, nil, nil, nil
+  native_setfenv(main, G)
+  return next(G) == nil and not touched
+end
+return begin, finish
+"#;
+
+/// Quotes a string as a Lua literal.
+fn lua_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for b in s.bytes() {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(char::from(b)),
+            other => {
+                let _ = write!(out, "\\{other:03}");
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Writes a table constructor copying the entries `keys` of the Lua local `from`, followed by
+/// `extra` entries (key, Lua expression).
+fn write_copy(out: &mut String, from: &str, keys: &[String], extra: &[(String, String)]) {
+    out.push('{');
+    for key in keys {
+        let q = lua_quote(key);
+        let _ = write!(out, "[{q}] = {from}[{q}], ");
+    }
+    for (key, value) in extra {
+        let _ = write!(out, "[{}] = {value}, ", lua_quote(key));
+    }
+    out.push('}');
+}
+
+/// A table's string keys with a non-table value, and those with a table value (with it).
+type SplitKeys = (Vec<String>, Vec<(String, Table)>);
+
+/// The string keys of a table with a non-table value, sorted, and those with a table value.
+fn split_keys(t: &Table) -> mlua::Result<SplitKeys> {
+    let mut plain = Vec::new();
+    let mut tables = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        let Value::String(k) = k else { continue };
+        let k = k.to_str()?.to_owned();
+        match v {
+            Value::Table(t) => tables.push((k, t)),
+            Value::Nil => {}
+            _ => plain.push(k),
+        }
+    }
+    plain.sort();
+    tables.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((plain, tables))
+}
+
+/// Generates the kit for the sandbox globals `g`: [`KIT_HEAD`], then one maker per library
+/// table, which copies it with a table constructor (much faster than a copy loop; `package`
+/// gets empty `loaders`/`preload` and a `loaded` that points at this run's copies), then
+/// [`KIT_TAIL`].
+fn kit_source(g: &Table) -> mlua::Result<String> {
+    let (_, libs) = split_keys(g)?;
+    let libs: Vec<(String, Table)> = libs.into_iter().filter(|(_, t)| t != g).collect();
+    let mut out = String::with_capacity(16 * 1024);
+    out.push_str(KIT_HEAD);
+    for (name, lib) in &libs {
+        let (keys, tables) = split_keys(lib)?;
+        let q = lua_quote(name);
+        let _ = write!(out, "makers[{q}] = function()\n  local l = S[{q}]\n  local c = ");
+        let mut loaded = None;
+        let mut extra = Vec::new();
+        if name == "package" {
+            for (key, t) in tables {
+                if key == "loaded" {
+                    loaded = Some(t);
+                } else {
+                    // loaders, preload: empty in the sandbox.
+                    extra.push((key, "{}".to_owned()));
+                }
+            }
+        }
+        write_copy(&mut out, "l", &keys, &extra);
+        out.push('\n');
+        if let Some(loaded) = loaded {
+            let mut entries = Vec::new();
+            for pair in loaded.pairs::<Value, Value>() {
+                let (k, v) = pair?;
+                let (Value::String(k), Value::Table(t)) = (k, v) else {
+                    continue;
+                };
+                let k = k.to_str()?.to_owned();
+                if &t == g {
+                    entries.push((k, "lazy_env".to_owned()));
+                } else if let Some((lib_name, _)) = libs.iter().find(|(_, lib)| lib == &t) {
+                    entries.push((k, format!("copy_of({})", lua_quote(lib_name))));
+                }
+            }
+            entries.sort();
+            let _ = writeln!(out, "  copies[{q}] = c");
+            out.push_str("  c[\"loaded\"] = ");
+            write_copy(&mut out, "l", &[], &entries);
+            out.push('\n');
+        }
+        out.push_str("  return c\nend\n");
+    }
+    out.push_str(KIT_TAIL);
+    Ok(out)
+}
+
+/// Moves the sandbox's globals into a private snapshot, empties the real global table and
+/// runs the kit; returns its `begin` and `finish`.
+fn install_kit(
+    lua: &Lua,
+    main: &mlua::Function,
+    bounds: &Rc<Bounds>,
+    open_libs: bool,
+) -> mlua::Result<(mlua::Function, mlua::Function)> {
+    let g = lua.globals();
+    let source = kit_source(&g)?;
+    let snapshot = lua.create_table()?;
+    let mut keys = Vec::new();
+    for pair in g.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        snapshot.raw_set(k.clone(), v)?;
+        keys.push(k);
+    }
+    for k in keys {
+        g.raw_set(k, Value::Nil)?;
+    }
+    let flag = Rc::clone(bounds);
+    let stopped = lua.create_function(move |_, ()| Ok(flag.stop.get().is_some()))?;
+    let kit = lua
+        .load(source)
+        .set_name("=sandbox")
+        .set_mode(ChunkMode::Text)
+        .into_function()?;
+    kit.call::<(mlua::Function, mlua::Function)>((snapshot, g, main.clone(), stopped, open_libs))
 }
 
 /// A function that refuses to run: `<name> is not available in health scripts`.
@@ -528,8 +1099,9 @@ fn push_display(out: &mut Vec<u8>, v: &Value) -> mlua::Result<()> {
     Ok(())
 }
 
-/// Creates a sandboxed Lua 5.1 state per spec §6.3 (see the module documentation).
-fn new_state(open_libs: bool, limits: Limits, stop: &Rc<Cell<Option<Stop>>>) -> mlua::Result<Lua> {
+/// Creates a sandboxed Lua 5.1 state per spec §6.3 (see the module documentation); its
+/// globals are then moved into the kit's snapshot by [`install_kit`].
+fn new_state(open_libs: bool, limits: Limits) -> mlua::Result<Lua> {
     let mut libs = StdLib::TABLE | StdLib::OS | StdLib::PACKAGE;
     if open_libs {
         libs |= StdLib::STRING | StdLib::MATH;
@@ -611,22 +1183,7 @@ fn new_state(open_libs: bool, limits: Limits, stop: &Rc<Cell<Option<Stop>>>) -> 
     for lib in ["io", "debug", "coroutine"] {
         loaded.raw_set(lib, Value::Nil)?;
     }
-    g.raw_set(
-        "require",
-        lua.create_function(move |lua, name: String| -> mlua::Result<Value> {
-            let allowed = match name.as_str() {
-                "os" | "table" => true,
-                "string" | "math" => open_libs,
-                _ => false,
-            };
-            if !allowed {
-                return Err(mlua::Error::RuntimeError(format!(
-                    "require \"{name}\" is not available in health scripts"
-                )));
-            }
-            lua.globals().get::<Value>(name.as_str())
-        })?,
-    )?;
+    g.raw_set("module", refuse(&lua, "module")?)?;
 
     if open_libs {
         // io: only io.write (to standard error).
@@ -698,14 +1255,6 @@ fn new_state(open_libs: bool, limits: Limits, stop: &Rc<Cell<Option<Stop>>>) -> 
         loaded.raw_set("math", Value::Nil)?;
     }
 
-    let flag = Rc::clone(stop);
-    let stopped = lua.create_function(move |_, ()| Ok(flag.get().is_some()))?;
-    let prelude = lua
-        .load(prelude_bytecode()?)
-        .set_name("=prelude")
-        .set_mode(ChunkMode::Binary)
-        .into_function()?;
-    prelude.call::<()>((stopped, g.get::<Value>("pcall")?, g.get::<Value>("error")?))?;
     Ok(lua)
 }
 

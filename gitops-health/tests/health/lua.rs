@@ -619,6 +619,275 @@ fn no_state_leaks_between_evaluations() {
     }
 }
 
+/// Runs `script` on the widget and returns the message of its health (panics on anything else).
+fn message_of(script: &LuaScript) -> String {
+    match script.evaluate(&widget(json!({}))) {
+        Ok(ScriptHealth::Health(h)) => h.message,
+        other => panic!("expected a health, got {other:?}"),
+    }
+}
+
+/// Reports the library shape a script sees, to compare evaluations.
+const PROBE: &str = r#"
+local parts = {}
+local function count(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n
+end
+for _, name in ipairs({"string", "table", "math", "os", "io", "debug", "coroutine", "package"}) do
+  local lib = _G[name]
+  parts[#parts + 1] = name .. "=" .. (type(lib) == "table" and count(lib) or type(lib))
+end
+parts[#parts + 1] = "G=" .. count(_G)
+parts[#parts + 1] = "leak=" .. tostring(leak)
+parts[#parts + 1] = "tostring=" .. type(tostring)
+parts[#parts + 1] = "insert=" .. type(table.insert)
+parts[#parts + 1] = "time=" .. type(os.time)
+parts[#parts + 1] = "loaded=" .. tostring(package.loaded.table == table and package.loaded._G == _G)
+if string then
+  parts[#parts + 1] = "format=" .. string.format("%d", 3) .. ("ab"):upper()
+  parts[#parts + 1] = "mt=" .. tostring(getmetatable("").__index == string)
+end
+return {status = "Healthy", message = table.concat(parts, " ")}
+"#;
+
+/// Scripts that try to leave something behind for later evaluations.
+const TAMPER: &[(&str, &str)] = &[
+    ("global", "leak = 'yes'; x = 1"),
+    ("rawset _G", "rawset(_G, 'leak', 'yes')"),
+    (
+        "library tables",
+        "table.insert = nil; os.time = nil; package.loaded.table.insert = nil; \
+         if string then string.format = nil; string.upper = nil; math.huge = 0 end",
+    ),
+    ("tostring", "tostring = function() return 'x' end; type = nil"),
+    (
+        "require",
+        "require('table').insert = nil; require('os').time = nil",
+    ),
+    (
+        "string metatable",
+        "if string then local mt = getmetatable(''); mt.__index = {}; \
+         mt.__index.upper = nil; pcall(setmetatable, mt, {}) end",
+    ),
+    (
+        "setmetatable on _G",
+        "setmetatable(_G, {__index = function() return 'leak' end})",
+    ),
+    (
+        "getfenv",
+        "getfenv(0).leak = 'yes'; getfenv(print).leak = 'yes'; getfenv(1).leak = 'yes'; \
+         getfenv(pcall).leak = 'yes'",
+    ),
+    (
+        "setfenv",
+        "pcall(setfenv, print, {}); pcall(setfenv, pcall, {}); setfenv(0, {leak = 'yes'}); \
+         setfenv(1, {})",
+    ),
+    ("loadstring", "loadstring('leak = \"yes\"; table.insert = nil')()"),
+    (
+        "seeall",
+        "local m = {}; package.seeall(m); getmetatable(m).__index.leak = 'yes'",
+    ),
+    ("collectgarbage", "collectgarbage('stop'); leak = 'yes'"),
+    ("error", "leak = 'yes'; table.insert = nil; error('boom')"),
+];
+
+#[test]
+fn isolation_across_evaluations() {
+    for open in [false, true] {
+        let probe = lua(PROBE, open);
+        let fresh = message_of(&probe);
+        assert!(
+            fresh.contains("leak=nil") && fresh.contains("insert=function"),
+            "{fresh}"
+        );
+        if open {
+            assert!(fresh.contains("format=3AB mt=true"), "{fresh}");
+        }
+        for (what, tamper) in TAMPER {
+            let script = lua(
+                &format!(
+                    "local before = tostring(leak) .. ' ' .. tostring(table.insert ~= nil)\n\
+                     do {tamper} end\n\
+                     return {{status = 'Healthy', message = before}}"
+                ),
+                open,
+            );
+            for round in 0..3 {
+                // The same script again: nothing from the previous round is visible.
+                match script.evaluate(&widget(json!({}))) {
+                    Ok(got) => {
+                        assert_eq!(
+                            got,
+                            health(HealthCode::Healthy, "nil true"),
+                            "{what} open={open} round {round}"
+                        );
+                    }
+                    Err(e) => assert!(*what == "error", "{what} open={open}: {e}"),
+                }
+                // Another script (and the probe) sees exactly the fresh shape.
+                assert_eq!(message_of(&probe), fresh, "{what} open={open} round {round}");
+            }
+        }
+    }
+}
+
+#[test]
+fn sandbox_shape_is_the_same_every_evaluation() {
+    for open in [false, true] {
+        let probe = lua(PROBE, open);
+        let first = message_of(&probe);
+        for _ in 0..5 {
+            assert_eq!(message_of(&probe), first);
+        }
+        // _G is the evaluation's environment, and globals a script sets live only there.
+        let script = lua(
+            "local a = (_G == getfenv(1)) and (_G == getfenv(0)) and (_G._G == _G) \
+             y = 2 \
+             local b = rawget(_G, 'y') == 2 and loadstring('return y')() == 2 \
+             return {status = 'Healthy', message = tostring(a) .. ' ' .. tostring(b) .. ' ' .. tostring(z)}",
+            open,
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                script.evaluate(&widget(json!({}))).unwrap(),
+                health(HealthCode::Healthy, "true true nil")
+            );
+        }
+    }
+    // Library functions keep their environment; script functions can change theirs.
+    let e = eval("setfenv(print, {})", false).unwrap_err().to_string();
+    assert!(
+        e.contains("setfenv of a library function is not available"),
+        "{e}"
+    );
+    let e = eval("module('m')", false).unwrap_err().to_string();
+    assert!(e.contains("module is not available"), "{e}");
+    assert_eq!(
+        eval(
+            "local function f() return marker end \
+             setfenv(f, {marker = 'Healthy'}) return {status = f()}",
+            false
+        )
+        .unwrap(),
+        health(HealthCode::Healthy, "")
+    );
+}
+
+#[test]
+fn objects_do_not_leak_between_evaluations() {
+    let script = lua(
+        "local seen = obj.status.phase; obj.status.phase = 'Changed'; obj.spec = nil \
+         return {status = 'Healthy', message = tostring(seen)}",
+        false,
+    );
+    for phase in ["A", "B", "A"] {
+        assert_eq!(
+            script.evaluate(&widget(json!({"phase": phase}))).unwrap(),
+            health(HealthCode::Healthy, phase)
+        );
+    }
+}
+
+#[test]
+fn stopped_scripts_do_not_poison_the_next_evaluation() {
+    let small = Limits::default().timeout(Duration::from_millis(100));
+    let cases: &[(&str, Limits, &str)] = &[
+        ("while true do end", Limits::default(), "instructions"),
+        ("while true do end", small.max_operations(u64::MAX), "timeout"),
+        (
+            "local s = 'xxxxxxxx' for i = 1, 40 do s = s .. s end",
+            Limits::default(),
+            "memory",
+        ),
+        (
+            "local function f(n) return f(n + 1) + 1 end return f(1)",
+            Limits::default(),
+            "stack overflow",
+        ),
+    ];
+    for (src, limits, needle) in cases {
+        // One script that misbehaves only when obj says so, evaluated alternately.
+        let script = LuaScript::compile(
+            "flaky",
+            &format!(
+                "if obj.status.bad then {src} end \
+                 local t = {{}} for i = 1, 1000 do t[i] = i end \
+                 return {{status = 'Healthy', message = tostring(#t)}}"
+            ),
+            false,
+            *limits,
+        )
+        .unwrap();
+        for _ in 0..2 {
+            let e = script
+                .evaluate(&widget(json!({"bad": true})))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{src}: {e}");
+            let start = Instant::now();
+            assert_eq!(
+                script.evaluate(&widget(json!({}))).unwrap(),
+                health(HealthCode::Healthy, "1000"),
+                "{src}"
+            );
+            assert!(start.elapsed() < Duration::from_millis(50), "{src}");
+        }
+    }
+    // Garbage of earlier runs is not charged to later ones: each run may allocate up to
+    // about the memory limit.
+    let limits = Limits::default().max_operations(u64::MAX);
+    let script = LuaScript::compile(
+        "big",
+        "local t = {} for i = 1, 300000 do t[i] = {} end \
+         return {status = 'Healthy', message = tostring(#t)}",
+        false,
+        limits,
+    )
+    .unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            script.evaluate(&widget(json!({}))).unwrap(),
+            health(HealthCode::Healthy, "300000")
+        );
+    }
+}
+
+#[test]
+fn scripts_run_on_many_threads() {
+    let script = std::sync::Arc::new(lua(
+        "x = (x or 0) + 1 return {status = 'Healthy', message = obj.metadata.name .. x}",
+        true,
+    ));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let script = std::sync::Arc::clone(&script);
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    assert_eq!(
+                        script.evaluate(&widget(json!({}))).unwrap(),
+                        health(HealthCode::Healthy, "w1")
+                    );
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    // Many scripts on one thread: more than the pool keeps.
+    let scripts: Vec<LuaScript> = (0..80)
+        .map(|i| lua(&format!("return {{status = 'Healthy', message = '{i}'}}"), false))
+        .collect();
+    for _ in 0..2 {
+        for (i, s) in scripts.iter().enumerate() {
+            assert_eq!(message_of(s), i.to_string());
+        }
+    }
+}
+
 // ---------------------------------------------------------------- (d) config and lookup order
 
 fn config_error(data: Value) -> ConfigError {
@@ -862,19 +1131,25 @@ fn native_config() {
 #[ignore = "a measurement, not a check"]
 fn throughput() {
     let Some(corpus) = corpus_dir() else { return };
-    let obj = first_document(&corpus.join("resource_customizations/batch/CronJob/testdata/degraded.yaml"));
     let registry = HealthRegistry::new()
         .without_library()
         .with_config(&fixture_config(None));
-    for (label, reps) in [("warm-up", 200), ("measured", 20_000)] {
-        let start = Instant::now();
-        for _ in 0..reps {
-            assert!(registry.check(&obj).unwrap().is_some());
+    for input in [
+        "batch/CronJob/testdata/degraded.yaml",
+        "policy/PodDisruptionBudget/testdata/degraded.yaml",
+        "beat.k8s.elastic.co/Beat/testdata/ready_yellow.yaml",
+    ] {
+        let obj = first_document(&corpus.join("resource_customizations").join(input));
+        for (label, reps) in [("warm-up", 200), ("measured", 20_000)] {
+            let start = Instant::now();
+            for _ in 0..reps {
+                assert!(registry.check(&obj).unwrap().is_some());
+            }
+            let per = start.elapsed() / reps;
+            println!(
+                "{input}: {label}: {per:?} per evaluation, {:.0} evaluations/s",
+                1.0 / per.as_secs_f64()
+            );
         }
-        let per = start.elapsed() / reps;
-        println!(
-            "{label}: {per:?} per evaluation, {:.0} evaluations/s",
-            1.0 / per.as_secs_f64()
-        );
     }
 }

@@ -77,44 +77,21 @@ fn multiple_explicit_types_is_invalid() {
 }
 
 #[test]
-fn kustomization_detection_is_unsupported_for_now() {
+fn detected_types_render_with_their_engines() {
     let tree = fixture_tree();
-    let e = render_with(
-        &SourceRenderer::new(),
-        &tree,
-        "kustomize-app",
-        &ApplicationSource::default(),
-    )
-    .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
-    assert_eq!(
-        e.to_string(),
-        "kustomize rendering is not available yet in gitops-render (detected from \
-         kustomize-app/kustomization.yaml); use a plain directory (spec.source.directory) for now"
-    );
-    let e = render_with(
-        &SourceRenderer::new(),
-        &tree,
-        "helm-app",
-        &ApplicationSource::default(),
-    )
-    .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
-    assert!(
-        e.to_string().starts_with("helm rendering is not available yet"),
-        "{e}"
-    );
-    let plugin = ApplicationSource {
-        plugin: Some(SourcePlugin::default()),
-        ..Default::default()
-    };
+    // Kustomize is native: a kustomization directly in the path is built.
+    let objs = render_with(&SourceRenderer::new(), &tree, "kustomize-app", &ApplicationSource::default()).unwrap();
+    assert!(!objs.is_empty());
+    // Helm needs a helm binary; without one the error says what to install.
+    if gitops_render::helm::HelmRenderer::from_env().find_binary().is_err() {
+        let e = render_with(&SourceRenderer::new(), &tree, "helm-app", &ApplicationSource::default()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert!(e.to_string().contains("helm"), "{e}");
+    }
+    // An explicit plugin source with no plugin configured says so.
+    let plugin = ApplicationSource { plugin: Some(SourcePlugin::default()), ..Default::default() };
     let e = render_with(&SourceRenderer::new(), &tree, "plain", &plugin).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
-    assert!(
-        e.to_string()
-            .starts_with("config management plugins are not available yet"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("plugin"), "{e}");
 }
 
 #[test]
@@ -181,8 +158,8 @@ fn render_source_end_to_end() {
         path: Some("kustomize-app".into()),
         ..Default::default()
     };
-    let e = render_source(&LocalResolver::new(), &SourceRenderer::new(), &app(), &kust, &ctx).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    let r = render_source(&LocalResolver::new(), &SourceRenderer::new(), &app(), &kust, &ctx).unwrap();
+    assert_eq!(r.source_type, "Kustomize");
 
     let remote = ApplicationSource {
         repo_url: "https://github.com/argoproj/argocd-example-apps".into(),

@@ -1,0 +1,1061 @@
+//! The build pipeline (spec `render.md` §3.2).
+
+use gitops_core::Object;
+use gitops_core::engine::{ErrorKind, SourceTree};
+use serde_json::{Map, Value};
+
+use super::fieldspec::{self, FieldSpec};
+use super::generate;
+use super::nameref::{self, BackRef};
+use super::patches::{self, Matcher, Patch, Selector};
+use super::replace::{self, Var};
+use super::res::Res;
+use super::transform::{self, Image};
+use super::util::{self, get_str, is_within, join, shown};
+use super::{BuildOptions, KUSTOMIZATION_NAMES, KustomizeError, LoadRestrictions, Reorder};
+
+/// Deepest nesting of kustomizations.
+const MAX_DEPTH: usize = 64;
+
+/// A loaded kustomization file.
+#[derive(Debug, Clone)]
+pub(crate) struct Kust {
+    file: String,
+    dir: String,
+    doc: Value,
+    component: bool,
+}
+
+/// Custom field specs from `configurations`.
+#[derive(Debug, Clone, Default)]
+struct Config {
+    nameref: Vec<BackRef>,
+    labels: Vec<FieldSpec>,
+    annotations: Vec<FieldSpec>,
+    images: Vec<FieldSpec>,
+    varref: Vec<FieldSpec>,
+    namespace: Vec<FieldSpec>,
+    replicas: Vec<FieldSpec>,
+}
+
+impl Config {
+    fn extend(&mut self, o: Config) {
+        self.nameref.extend(o.nameref);
+        self.labels.extend(o.labels);
+        self.annotations.extend(o.annotations);
+        self.images.extend(o.images);
+        self.varref.extend(o.varref);
+        self.namespace.extend(o.namespace);
+        self.replicas.extend(o.replicas);
+    }
+}
+
+/// What a kustomization accumulates.
+#[derive(Debug, Default)]
+struct Acc {
+    res: Vec<Res>,
+    vars: Vec<Var>,
+    config: Config,
+}
+
+struct Builder<'a> {
+    tree: &'a dyn SourceTree,
+    opts: &'a BuildOptions,
+    stack: Vec<String>,
+}
+
+type KResult<T> = Result<T, KustomizeError>;
+
+fn engine_err(e: &gitops_core::engine::EngineError, file: &str) -> KustomizeError {
+    if e.kind() == ErrorKind::Forbidden {
+        KustomizeError::Forbidden {
+            message: e.message().to_owned(),
+        }
+    } else {
+        KustomizeError::Io {
+            file: shown(file),
+            message: e.message().to_owned(),
+        }
+    }
+}
+
+fn is_remote(entry: &str) -> bool {
+    entry.contains("://")
+        || entry.starts_with("git@")
+        || entry.starts_with("github.com/")
+        || entry.starts_with("gitlab.com/")
+        || entry.starts_with("bitbucket.org/")
+        || entry.contains("?ref=")
+        || entry.contains(".git//")
+}
+
+fn strings(doc: &Value, key: &str) -> Vec<String> {
+    match doc.get(key) {
+        Some(Value::Array(a)) => a.iter().filter_map(util::scalar_string).collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn list<'v>(doc: &'v Value, key: &str) -> &'v [Value] {
+    match doc.get(key) {
+        Some(Value::Array(a)) => a,
+        _ => &[],
+    }
+}
+
+impl Builder<'_> {
+    fn invalid(&self, k: &Kust, field: &str, msg: impl Into<String>) -> KustomizeError {
+        KustomizeError::invalid(&shown(&k.file), field, msg)
+    }
+
+    /// Finds and parses the kustomization in `dir`; `None` when there is none.
+    fn load_kust(&self, dir: &str) -> KResult<Option<Kust>> {
+        let entries = self.tree.read_dir(dir).map_err(|e| engine_err(&e, dir))?;
+        let found: Vec<&str> = KUSTOMIZATION_NAMES
+            .iter()
+            .copied()
+            .filter(|n| entries.iter().any(|e| e.name == *n))
+            .collect();
+        let name = match found.as_slice() {
+            [] => return Ok(None),
+            [one] => *one,
+            _ => {
+                return Err(KustomizeError::Invalid {
+                    file: shown(dir),
+                    field: "kustomization".into(),
+                    message: format!("found multiple kustomization files: {}", found.join(", ")),
+                });
+            }
+        };
+        let file = join(dir, name).unwrap_or_else(|()| name.to_owned());
+        let bytes = self.tree.read_file(&file).map_err(|e| engine_err(&e, &file))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let docs = match util::parse_yaml(&text, &shown(&file)) {
+            Ok(d) => d,
+            // kyaml keeps the last of repeated top-level keys (`apiVersion` written twice)
+            Err(e) if e.to_string().contains("duplicate entry") => {
+                util::parse_yaml(&dedupe_top_level(&text), &shown(&file)).map_err(|_| e)?
+            }
+            Err(e) => return Err(e),
+        };
+        let doc = match docs.into_iter().next() {
+            Some(Value::Object(m)) => Value::Object(m),
+            None => Value::Object(Map::new()),
+            Some(_) => {
+                return Err(KustomizeError::Parse {
+                    file: shown(&file),
+                    message: "a kustomization must be a mapping".into(),
+                });
+            }
+        };
+        let component = get_str(&doc, "kind") == Some("Component");
+        Ok(Some(Kust {
+            file,
+            dir: dir.to_owned(),
+            doc,
+            component,
+        }))
+    }
+
+    /// Resolves `rel` against the kustomization directory for a file it reads.
+    fn file_path(&self, k: &Kust, rel: &str) -> KResult<String> {
+        let path = join(&k.dir, rel).map_err(|()| KustomizeError::Forbidden {
+            message: format!("file '{rel}' is not in or below '{}'", shown(&k.dir)),
+        })?;
+        if self.opts.load_restrictions == LoadRestrictions::RootOnly && !is_within(&path, &k.dir) {
+            return Err(KustomizeError::Forbidden {
+                message: format!("file '{}' is not in or below '{}'", shown(&path), shown(&k.dir)),
+            });
+        }
+        Ok(path)
+    }
+
+    fn read_text(&self, k: &Kust, rel: &str) -> KResult<String> {
+        let path = self.file_path(k, rel)?;
+        let bytes = self.tree.read_file(&path).map_err(|e| engine_err(&e, &path))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn run(&mut self, k: &Kust, mut acc: Acc) -> KResult<Acc> {
+        if self.stack.len() > MAX_DEPTH {
+            return Err(self.invalid(k, "resources", "kustomizations are nested too deeply"));
+        }
+        if self.stack.contains(&k.dir) {
+            return Err(self.invalid(
+                k,
+                "resources",
+                format!("cycle detected: '{}' includes itself", shown(&k.dir)),
+            ));
+        }
+        self.stack.push(k.dir.clone());
+        let r = self.run_inner(k, &mut acc);
+        self.stack.pop();
+        r.map(|()| acc)
+    }
+
+    fn run_inner(&mut self, k: &Kust, acc: &mut Acc) -> KResult<()> {
+        let doc = &k.doc;
+        for unsupported in [
+            "helmCharts",
+            "helmChartInflationGenerator",
+            "openapi",
+            "validators",
+        ] {
+            if doc
+                .get(unsupported)
+                .is_some_and(|v| !v.is_null() && v != &Value::Array(vec![]))
+            {
+                return Err(KustomizeError::unsupported(
+                    &shown(&k.file),
+                    unsupported,
+                    "this field is not implemented",
+                ));
+            }
+        }
+        for c in strings(doc, "configurations") {
+            let text = self.read_text(k, &c)?;
+            for d in util::parse_yaml(&text, &c)? {
+                acc.config.extend(parse_config(&d));
+            }
+        }
+        let mut entries = strings(doc, "resources");
+        entries.extend(strings(doc, "bases"));
+        for entry in entries {
+            self.accumulate(k, &entry, acc)?;
+        }
+        // generators
+        let global = doc.get("generatorOptions");
+        for (kind, field) in [("ConfigMap", "configMapGenerator"), ("Secret", "secretGenerator")] {
+            for (i, spec) in list(doc, field).iter().enumerate() {
+                self.generate(k, kind, spec, global, acc, &format!("{field}[{i}]"))?;
+            }
+        }
+        for g in strings(doc, "generators") {
+            for cfg in self.plugin_configs(k, &g, "generators")? {
+                let kind = get_str(&cfg, "kind").unwrap_or("").to_owned();
+                match kind.as_str() {
+                    "ConfigMapGenerator" | "SecretGenerator" => {
+                        let kind = kind.trim_end_matches("Generator").to_owned();
+                        self.generate(k, &kind, &flatten_generator(&cfg), None, acc, "generators")?;
+                    }
+                    _ => return Err(self.plugin_error(k, "generators", &cfg)),
+                }
+            }
+        }
+        // components
+        for c in strings(doc, "components") {
+            if is_remote(&c) {
+                return Err(KustomizeError::unsupported(
+                    &shown(&k.file),
+                    "components",
+                    format!("remote component {c}: remote resources are not supported"),
+                ));
+            }
+            let dir = join(&k.dir, &c).map_err(|()| KustomizeError::Forbidden {
+                message: format!("component '{c}' leaves the repository root"),
+            })?;
+            let comp = self
+                .load_kust(&dir)
+                .map_err(|e| self.invalid(k, "components", format!("accumulating components: {e}")))?
+                .ok_or_else(|| {
+                    self.invalid(
+                        k,
+                        "components",
+                        format!("accumulating components: unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{}'", shown(&dir)),
+                    )
+                })?;
+            if !comp.component {
+                return Err(self.invalid(
+                    k,
+                    "components",
+                    format!(
+                        "accumulating components: expected kind 'Component' for path '{}'",
+                        shown(&dir)
+                    ),
+                ));
+            }
+            let taken = std::mem::take(acc);
+            *acc = self.run(&comp, taken)?;
+        }
+        self.transform(k, acc)?;
+        for v in list(doc, "vars") {
+            let Some(var) = Var::from_value(v) else {
+                return Err(self.invalid(k, "vars", "a var needs a name and an objref"));
+            };
+            if acc.vars.iter().any(|x| x.name == var.name) {
+                return Err(self.invalid(k, "vars", format!("var '{}' already encountered", var.name)));
+            }
+            acc.vars.push(var);
+        }
+        Ok(())
+    }
+
+    fn accumulate(&mut self, k: &Kust, entry: &str, acc: &mut Acc) -> KResult<()> {
+        if is_remote(entry) {
+            return Err(KustomizeError::unsupported(
+                &shown(&k.file),
+                "resources",
+                format!(
+                    "remote resource {entry}: remote git and http resources are not supported by the native kustomize renderer"
+                ),
+            ));
+        }
+        if entry.starts_with('/') {
+            return Err(KustomizeError::Forbidden {
+                message: format!(
+                    "absolute path '{entry}' in resources of {} is not allowed",
+                    shown(&k.file)
+                ),
+            });
+        }
+        let path = join(&k.dir, entry).map_err(|()| KustomizeError::Forbidden {
+            message: format!(
+                "resource '{entry}' in {} leaves the repository root",
+                shown(&k.file)
+            ),
+        })?;
+        let wrap = |e: KustomizeError| match e {
+            KustomizeError::Forbidden { .. } => e,
+            other => KustomizeError::invalid(
+                &shown(&k.file),
+                "resources",
+                format!("accumulating resources from '{entry}': {other}"),
+            ),
+        };
+        match self.tree.read_dir(&path) {
+            Ok(_) => {
+                let sub = self.load_kust(&path).map_err(wrap)?.ok_or_else(|| {
+                    wrap(KustomizeError::Invalid {
+                        file: shown(&path),
+                        field: "resources".into(),
+                        message: format!("unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{}'", shown(&path)),
+                    })
+                })?;
+                if sub.component {
+                    return Err(wrap(KustomizeError::invalid(
+                        &shown(&sub.file),
+                        "kind",
+                        "expected kind != 'Component' for a resource",
+                    )));
+                }
+                let sub_acc = self.run(&sub, Acc::default()).map_err(wrap)?;
+                for r in sub_acc.res {
+                    append(acc, r).map_err(|m| self.invalid(k, "resources", m))?;
+                }
+                for v in sub_acc.vars {
+                    if acc.vars.iter().any(|x| x.name == v.name) {
+                        return Err(self.invalid(k, "vars", format!("var '{}' already encountered", v.name)));
+                    }
+                    acc.vars.push(v);
+                }
+                acc.config.extend(sub_acc.config);
+                Ok(())
+            }
+            Err(e) if e.kind() == ErrorKind::Forbidden => Err(engine_err(&e, &path)),
+            Err(_) => {
+                if self.opts.load_restrictions == LoadRestrictions::RootOnly && !is_within(&path, &k.dir) {
+                    return Err(KustomizeError::Forbidden {
+                        message: format!("file '{}' is not in or below '{}'", shown(&path), shown(&k.dir)),
+                    });
+                }
+                let bytes = self
+                    .tree
+                    .read_file(&path)
+                    .map_err(|e| wrap(engine_err(&e, &path)))?;
+                let text = String::from_utf8_lossy(&bytes);
+                for r in load_resources(&text, &shown(&path)).map_err(wrap)? {
+                    append(acc, r).map_err(|m| self.invalid(k, "resources", m))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn generate(
+        &self,
+        k: &Kust,
+        kind: &str,
+        spec: &Value,
+        global: Option<&Value>,
+        acc: &mut Acc,
+        field: &str,
+    ) -> KResult<()> {
+        let read = |rel: &str| -> Result<Vec<u8>, String> {
+            let path = self.file_path(k, rel).map_err(|e| e.to_string())?;
+            self.tree
+                .read_file(&path)
+                .map_err(|e| engine_err(&e, &path).to_string())
+        };
+        let (r, behavior) =
+            generate::generate(kind, spec, global, &read).map_err(|m| self.invalid(k, field, m))?;
+        let id = r.id();
+        let found = acc.res.iter().position(|x| {
+            x.kind() == kind
+                && x.all_ids().iter().any(|xi| {
+                    xi.kind == id.kind
+                        && xi.name == id.name
+                        && (id.namespace.is_empty() || xi.effective_ns() == id.effective_ns())
+                })
+        });
+        match (behavior.as_str(), found) {
+            ("create" | "", None) => {
+                acc.res.push(r);
+                Ok(())
+            }
+            ("create" | "", Some(_)) => Err(self.invalid(
+                k,
+                field,
+                format!("id {id} exists; behavior must be merge or replace"),
+            )),
+            (b, Some(i)) => {
+                if let Some(old) = acc.res.get_mut(i) {
+                    generate::merge_into(old, r, b);
+                }
+                Ok(())
+            }
+            (_, None) => Err(self.invalid(
+                k,
+                field,
+                format!("id {id} does not exist; cannot merge or replace"),
+            )),
+        }
+    }
+
+    fn transform(&mut self, k: &Kust, acc: &mut Acc) -> KResult<()> {
+        let doc = &k.doc;
+        // patchesStrategicMerge
+        for (i, p) in strings(doc, "patchesStrategicMerge").iter().enumerate() {
+            let field = format!("patchesStrategicMerge[{i}]");
+            let text = self.patch_text(k, p)?;
+            match patches::parse(&text, &field).map_err(|m| self.invalid(k, &field, m))? {
+                Patch::Smp(docs) => {
+                    for d in docs {
+                        self.smp_by_id(k, &field, &d, acc)?;
+                    }
+                }
+                Patch::Json(_) => {
+                    return Err(self.invalid(
+                        k,
+                        &field,
+                        "a json patch cannot be used in patchesStrategicMerge",
+                    ));
+                }
+                Patch::Empty => {
+                    return Err(self.invalid(k, &field, format!("patch appears to be empty; file={p}")));
+                }
+            }
+        }
+        // patches
+        for (i, p) in list(doc, "patches").iter().enumerate() {
+            let field = format!("patches[{i}]");
+            self.patch_entry(k, &field, p, acc)?;
+        }
+        // namespace
+        if let Some(ns) = get_str(doc, "namespace").filter(|s| !s.is_empty()) {
+            let extra = acc.config.namespace.clone();
+            transform::namespace(&mut acc.res, ns, &extra, false, "defaultOnly");
+        }
+        // prefix / suffix
+        let prefix = get_str(doc, "namePrefix").unwrap_or("");
+        let suffix = get_str(doc, "nameSuffix").unwrap_or("");
+        if !prefix.is_empty() || !suffix.is_empty() {
+            transform::prefix_suffix(&mut acc.res, prefix, suffix, None);
+        }
+        // labels
+        let common = transform::string_map(doc.get("commonLabels"));
+        if !common.is_empty() {
+            let mut specs = fieldspec::common_labels();
+            specs.extend(acc.config.labels.iter().cloned());
+            transform::add_map(&mut acc.res, &common, &specs)
+                .map_err(|m| self.invalid(k, "commonLabels", m))?;
+        }
+        for (i, l) in list(doc, "labels").iter().enumerate() {
+            let pairs = transform::string_map(l.get("pairs"));
+            let mut specs = if l.get("includeSelectors").and_then(Value::as_bool) == Some(true) {
+                let mut s = fieldspec::common_labels();
+                s.extend(acc.config.labels.iter().cloned());
+                s
+            } else {
+                let mut s = vec![FieldSpec::new("*", "", "metadata/labels", true)];
+                if l.get("includeTemplates").and_then(Value::as_bool) == Some(true) {
+                    s.extend(fieldspec::template_labels());
+                }
+                s
+            };
+            if let Some(Value::Array(fs)) = l.get("fields") {
+                specs.extend(fs.iter().filter_map(FieldSpec::from_value));
+            }
+            transform::add_map(&mut acc.res, &pairs, &specs)
+                .map_err(|m| self.invalid(k, &format!("labels[{i}]"), m))?;
+        }
+        let ann = transform::string_map(doc.get("commonAnnotations"));
+        if !ann.is_empty() {
+            let mut specs = fieldspec::common_annotations();
+            specs.extend(acc.config.annotations.iter().cloned());
+            transform::add_map(&mut acc.res, &ann, &specs)
+                .map_err(|m| self.invalid(k, "commonAnnotations", m))?;
+        }
+        // patchesJson6902
+        for (i, p) in list(doc, "patchesJson6902").iter().enumerate() {
+            let field = format!("patchesJson6902[{i}]");
+            self.patch_entry(k, &field, p, acc)?;
+        }
+        // replicas
+        let mut rspecs = fieldspec::replicas();
+        rspecs.extend(acc.config.replicas.iter().cloned());
+        for r in list(doc, "replicas") {
+            let name = get_str(r, "name").unwrap_or("");
+            let count = r.get("count").cloned().unwrap_or(Value::Null);
+            transform::replicas(&mut acc.res, name, &count, &rspecs);
+        }
+        // images
+        let images: Vec<Image> = list(doc, "images").iter().map(Image::from_value).collect();
+        let custom = acc.config.images.clone();
+        transform::images(&mut acc.res, &images, &custom);
+        // replacements
+        for (i, r) in list(doc, "replacements").iter().enumerate() {
+            let field = format!("replacements[{i}]");
+            let reps = match get_str(r, "path") {
+                Some(p) => {
+                    let text = self.read_text(k, p)?;
+                    let mut out = Vec::new();
+                    for d in util::parse_yaml(&text, p)? {
+                        match d {
+                            Value::Array(a) => out.extend(a),
+                            other => out.push(other),
+                        }
+                    }
+                    out
+                }
+                None => vec![r.clone()],
+            };
+            for rep in reps {
+                replace::replacement(&mut acc.res, &rep).map_err(|m| self.invalid(k, &field, m))?;
+            }
+        }
+        // transformers:
+        for t in strings(doc, "transformers") {
+            for cfg in self.plugin_configs(k, &t, "transformers")? {
+                self.builtin_transformer(k, &cfg, acc)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn patch_text(&self, k: &Kust, p: &str) -> KResult<String> {
+        // inline YAML or a file
+        if p.contains('\n') || p.trim_start().starts_with('{') || p.trim_start().starts_with('[') {
+            return Ok(p.to_owned());
+        }
+        self.read_text(k, p)
+    }
+
+    fn smp_by_id(&self, k: &Kust, field: &str, d: &Value, acc: &mut Acc) -> KResult<()> {
+        let id = patches::patch_id(d);
+        let matches: Vec<usize> = acc
+            .res
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.all_ids().iter().any(|x| x.equals(&id)))
+            .map(|(i, _)| i)
+            .collect();
+        let matches = if matches.is_empty() {
+            // kustomize also accepts a patch naming the current or an earlier id without a namespace
+            acc.res
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| {
+                    r.all_ids().iter().any(|x| {
+                        x.kind == id.kind
+                            && x.name == id.name
+                            && x.group == id.group
+                            && id.namespace.is_empty()
+                    })
+                })
+                .map(|(i, _)| i)
+                .collect()
+        } else {
+            matches
+        };
+        match matches.as_slice() {
+            [i] => {
+                let i = *i;
+                if let Some(r) = acc.res.get_mut(i) {
+                    let keep =
+                        patches::apply_smp(r, d, false, false).map_err(|m| self.invalid(k, field, m))?;
+                    if !keep {
+                        acc.res.remove(i);
+                    }
+                }
+                Ok(())
+            }
+            [] => Err(self.invalid(
+                k,
+                field,
+                format!("no matches for Id {id}; failed to find unique target for patch {id}"),
+            )),
+            _ => Err(self.invalid(
+                k,
+                field,
+                format!("multiple matches for Id {id}; failed to find unique target for patch {id}"),
+            )),
+        }
+    }
+
+    /// A `patches` or `patchesJson6902` entry.
+    fn patch_entry(&self, k: &Kust, field: &str, p: &Value, acc: &mut Acc) -> KResult<()> {
+        let text = match (get_str(p, "patch"), get_str(p, "path")) {
+            (Some(t), _) => t.to_owned(),
+            (None, Some(path)) => self.read_text(k, path)?,
+            (None, None) => {
+                if let Some(ops) = p.get("jsonOp") {
+                    ops.to_string()
+                } else {
+                    return Err(self.invalid(k, field, "must specify a patch or a path"));
+                }
+            }
+        };
+        let opts = p.get("options");
+        let flag = |n: &str| {
+            opts.and_then(|o| o.get(n))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        let patch = patches::parse(&text, field).map_err(|m| self.invalid(k, field, m))?;
+        let target = match p.get("target") {
+            Some(t) if !t.is_null() => {
+                Some(Matcher::new(&Selector::from_value(t)).map_err(|m| self.invalid(k, field, m))?)
+            }
+            _ => None,
+        };
+        match (patch, target) {
+            (Patch::Empty, _) => Ok(()),
+            (Patch::Smp(docs), None) => {
+                for d in docs {
+                    self.smp_by_id(k, field, &d, acc)?;
+                }
+                Ok(())
+            }
+            (Patch::Smp(docs), Some(m)) => {
+                for d in docs {
+                    let mut i = 0;
+                    while i < acc.res.len() {
+                        let hit = acc.res.get(i).is_some_and(|r| m.matches(r));
+                        if hit {
+                            if let Some(r) = acc.res.get_mut(i) {
+                                let keep = patches::apply_smp(
+                                    r,
+                                    &d,
+                                    flag("allowNameChange"),
+                                    flag("allowKindChange"),
+                                )
+                                .map_err(|e| self.invalid(k, field, e))?;
+                                if !keep {
+                                    acc.res.remove(i);
+                                    continue;
+                                }
+                            }
+                        }
+                        i += 1;
+                    }
+                }
+                Ok(())
+            }
+            (Patch::Json(_), None) => Err(self.invalid(k, field, "must specify a target for a json patch")),
+            (Patch::Json(ops), Some(m)) => {
+                for r in acc.res.iter_mut().filter(|r| m.matches(r)) {
+                    patches::apply_json(r, &ops)
+                        .map_err(|e| self.invalid(k, field, format!("{e} (target {})", r.id())))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The configs named by a `transformers:`/`generators:` entry: inline YAML, a file, or a
+    /// kustomization directory whose output are the configs.
+    fn plugin_configs(&mut self, k: &Kust, entry: &str, field: &str) -> KResult<Vec<Value>> {
+        if entry.contains('\n') {
+            return util::parse_yaml(entry, field);
+        }
+        if is_remote(entry) {
+            return Err(KustomizeError::unsupported(
+                &shown(&k.file),
+                field,
+                format!("remote {entry}"),
+            ));
+        }
+        let path = join(&k.dir, entry).map_err(|()| KustomizeError::Forbidden {
+            message: format!("'{entry}' leaves the repository root"),
+        })?;
+        if self.tree.read_dir(&path).is_ok() {
+            let sub = self
+                .load_kust(&path)?
+                .ok_or_else(|| self.invalid(k, field, format!("no kustomization in '{}'", shown(&path))))?;
+            let acc = self.run(&sub, Acc::default())?;
+            return Ok(acc.res.into_iter().map(|r| r.obj).collect());
+        }
+        let text = self.read_text(k, entry)?;
+        util::parse_yaml(&text, entry)
+    }
+
+    fn plugin_error(&self, k: &Kust, field: &str, cfg: &Value) -> KustomizeError {
+        let kind = get_str(cfg, "kind").unwrap_or("");
+        if get_str(cfg, "apiVersion") == Some("builtin") {
+            self.invalid(k, field, format!("unable to load builtin {kind}.builtin.[noGrp]"))
+        } else {
+            KustomizeError::unsupported(
+                &shown(&k.file),
+                field,
+                format!("plugin {kind}: exec, go and container plugins are not supported"),
+            )
+        }
+    }
+
+    fn builtin_transformer(&mut self, k: &Kust, cfg: &Value, acc: &mut Acc) -> KResult<()> {
+        let field = "transformers";
+        if get_str(cfg, "apiVersion") != Some("builtin") {
+            return Err(self.plugin_error(k, field, cfg));
+        }
+        let specs = |c: &Value| -> Vec<FieldSpec> {
+            match c.get("fieldSpecs") {
+                Some(Value::Array(a)) => a.iter().filter_map(FieldSpec::from_value).collect(),
+                _ => Vec::new(),
+            }
+        };
+        match get_str(cfg, "kind").unwrap_or("") {
+            "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
+                let s = specs(cfg);
+                transform::prefix_suffix(
+                    &mut acc.res,
+                    get_str(cfg, "prefix").unwrap_or(""),
+                    get_str(cfg, "suffix").unwrap_or(""),
+                    Some(&s),
+                );
+            }
+            "LabelTransformer" => {
+                let pairs = transform::string_map(cfg.get("labels"));
+                transform::add_map(&mut acc.res, &pairs, &specs(cfg))
+                    .map_err(|m| self.invalid(k, field, m))?;
+            }
+            "AnnotationsTransformer" => {
+                let pairs = transform::string_map(cfg.get("annotations"));
+                transform::add_map(&mut acc.res, &pairs, &specs(cfg))
+                    .map_err(|m| self.invalid(k, field, m))?;
+            }
+            "NamespaceTransformer" => {
+                let ns = cfg
+                    .get("metadata")
+                    .and_then(|m| get_str(m, "namespace"))
+                    .unwrap_or("")
+                    .to_owned();
+                let unset = cfg.get("unsetOnly").and_then(Value::as_bool).unwrap_or(false);
+                let subjects = get_str(cfg, "setRoleBindingSubjects")
+                    .unwrap_or("defaultOnly")
+                    .to_owned();
+                transform::namespace(&mut acc.res, &ns, &specs(cfg), unset, &subjects);
+            }
+            "ImageTagTransformer" => {
+                let img = cfg.get("imageTag").map(Image::from_value).unwrap_or_default();
+                let s = specs(cfg);
+                transform::images(&mut acc.res, &[img], &s);
+            }
+            "ReplicaCountTransformer" => {
+                let r = cfg.get("replica").cloned().unwrap_or(Value::Null);
+                let s = specs(cfg);
+                let s = if s.is_empty() { fieldspec::replicas() } else { s };
+                transform::replicas(
+                    &mut acc.res,
+                    get_str(&r, "name").unwrap_or(""),
+                    &r.get("count").cloned().unwrap_or(Value::Null),
+                    &s,
+                );
+            }
+            "PatchTransformer" | "PatchJson6902Transformer" => {
+                self.patch_entry(k, field, cfg, acc)?;
+            }
+            "PatchStrategicMergeTransformer" => {
+                let mut texts = Vec::new();
+                for p in strings(cfg, "paths") {
+                    texts.push(self.read_text(k, &p)?);
+                }
+                if let Some(p) = get_str(cfg, "patches") {
+                    texts.push(p.to_owned());
+                }
+                for t in texts {
+                    if let Patch::Smp(docs) =
+                        patches::parse(&t, field).map_err(|m| self.invalid(k, field, m))?
+                    {
+                        for d in docs {
+                            self.smp_by_id(k, field, &d, acc)?;
+                        }
+                    }
+                }
+            }
+            "ReplacementTransformer" => {
+                for rep in list(cfg, "replacements") {
+                    replace::replacement(&mut acc.res, rep).map_err(|m| self.invalid(k, field, m))?;
+                }
+            }
+            _ => return Err(self.plugin_error(k, field, cfg)),
+        }
+        Ok(())
+    }
+}
+
+/// A `ConfigMapGenerator`/`SecretGenerator` config as a generator entry.
+fn flatten_generator(cfg: &Value) -> Value {
+    let mut out = cfg.as_object().cloned().unwrap_or_default();
+    if let Some(md) = cfg.get("metadata") {
+        for k in ["name", "namespace"] {
+            if let Some(v) = md.get(k) {
+                out.insert(k.into(), v.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Drops earlier repetitions of top-level keys of a single-document YAML mapping.
+fn dedupe_top_level(text: &str) -> String {
+    let mut blocks: Vec<(Option<String>, String)> = Vec::new();
+    for line in text.lines() {
+        let top = !line.is_empty() && !line.starts_with([' ', '\t', '-', '#']) && line.contains(':');
+        if top {
+            let key = line.split(':').next().unwrap_or("").trim().to_owned();
+            blocks.push((Some(key), format!("{line}\n")));
+        } else if let Some(last) = blocks.last_mut() {
+            last.1.push_str(line);
+            last.1.push('\n');
+        } else {
+            blocks.push((None, format!("{line}\n")));
+        }
+    }
+    let mut out = String::new();
+    for (i, (key, body)) in blocks.iter().enumerate() {
+        let repeated = key
+            .as_ref()
+            .is_some_and(|k| blocks.iter().skip(i + 1).any(|(k2, _)| k2.as_ref() == Some(k)));
+        if !repeated {
+            out.push_str(body);
+        }
+    }
+    out
+}
+
+fn parse_config(d: &Value) -> Config {
+    let specs = |key: &str| -> Vec<FieldSpec> {
+        match d.get(key) {
+            Some(Value::Array(a)) => a.iter().filter_map(FieldSpec::from_value).collect(),
+            _ => Vec::new(),
+        }
+    };
+    Config {
+        nameref: nameref::from_config(d),
+        labels: specs("commonLabels"),
+        annotations: specs("commonAnnotations"),
+        images: specs("images"),
+        varref: specs("varReference"),
+        namespace: specs("namespace"),
+        replicas: specs("replicas"),
+    }
+}
+
+fn append(acc: &mut Acc, r: Res) -> Result<(), String> {
+    let id = r.id();
+    if acc.res.iter().any(|x| x.id().equals(&id)) {
+        return Err(format!(
+            "may not add resource with an already registered id: {id}"
+        ));
+    }
+    acc.res.push(r);
+    Ok(())
+}
+
+const NEEDS_HASH: &str = "kustomize.config.k8s.io/needs-hash";
+
+/// Parses a resource file into resources (`List` kinds are flattened).
+fn load_resources(text: &str, file: &str) -> KResult<Vec<Res>> {
+    let mut out = Vec::new();
+    for d in util::parse_yaml(text, file)? {
+        push_resource(d, file, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn push_resource(d: Value, file: &str, out: &mut Vec<Res>) -> KResult<()> {
+    let Value::Object(m) = d else {
+        return Err(KustomizeError::Parse {
+            file: file.to_owned(),
+            message: "a resource must be a mapping".into(),
+        });
+    };
+    let kind = m.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind.ends_with("List") {
+        if let Some(Value::Array(items)) = m.get("items") {
+            for item in items.clone() {
+                push_resource(item, file, out)?;
+            }
+            return Ok(());
+        }
+    }
+    if kind.is_empty() {
+        return Err(KustomizeError::Parse {
+            file: file.to_owned(),
+            message: "missing kind in object".into(),
+        });
+    }
+    let mut r = Res::new(Value::Object(m));
+    if r.annotations()
+        .and_then(|a| a.get(NEEDS_HASH))
+        .and_then(Value::as_str)
+        == Some("true")
+    {
+        r.needs_hash = true;
+    }
+    out.push(r);
+    Ok(())
+}
+
+/// Builds `path` (the top-level kustomization) and finishes: hashes, name references, vars,
+/// local-config removal, order.
+pub(crate) fn build_top(
+    tree: &dyn SourceTree,
+    path: &str,
+    opts: &BuildOptions,
+    override_doc: Option<&Value>,
+) -> KResult<Vec<Object>> {
+    let values = build_values(tree, path, opts, override_doc)?;
+    values
+        .into_iter()
+        .map(|v| {
+            let id = Res::new(v.clone()).id();
+            Object::from_value(v).map_err(|e| KustomizeError::Invalid {
+                file: shown(path),
+                field: "resources".into(),
+                message: format!("{id}: {e}"),
+            })
+        })
+        .collect()
+}
+
+/// Like [`build_top`], returning plain values.
+pub(crate) fn build_values(
+    tree: &dyn SourceTree,
+    path: &str,
+    opts: &BuildOptions,
+    override_doc: Option<&Value>,
+) -> KResult<Vec<Value>> {
+    let path = path.trim_matches('/');
+    let path = if path == "." { "" } else { path };
+    if path.split('/').any(|p| p == "..") {
+        return Err(KustomizeError::Forbidden {
+            message: format!("build path '{path}' leaves the repository root"),
+        });
+    }
+    let mut b = Builder {
+        tree,
+        opts,
+        stack: Vec::new(),
+    };
+    let mut k = b.load_kust(path)?.ok_or_else(|| KustomizeError::Invalid {
+        file: shown(path),
+        field: "kustomization".into(),
+        message: format!(
+            "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{}'",
+            shown(path)
+        ),
+    })?;
+    if let Some(doc) = override_doc {
+        k.doc = doc.clone();
+        k.component = get_str(doc, "kind") == Some("Component");
+    }
+    let file = shown(&k.file);
+    let sort = sort_options(&k.doc, &file)?;
+    let acc = b.run(&k, Acc::default())?;
+    let mut res = acc.res;
+    for r in res.iter_mut() {
+        if let Some(md) = r.metadata_mut() {
+            if let Some(Value::Object(a)) = md.get_mut("annotations") {
+                a.shift_remove(NEEDS_HASH);
+                if a.is_empty() {
+                    md.shift_remove("annotations");
+                }
+            }
+        }
+        if r.needs_hash {
+            if let Some(h) = generate::hash(&r.obj) {
+                let name = format!("{}-{h}", r.name());
+                r.set_name(&name);
+            }
+        }
+    }
+    let mut table = nameref::builtin();
+    table.extend(acc.config.nameref.iter().cloned());
+    nameref::fix(&mut res, &table).map_err(|m| KustomizeError::invalid(&file, "resources", m))?;
+    let mut varref = fieldspec::var_references();
+    varref.extend(acc.config.varref.iter().cloned());
+    replace::resolve_vars(&mut res, &acc.vars, &varref)
+        .map_err(|m| KustomizeError::invalid(&file, "vars", m))?;
+    res.retain(|r| {
+        r.annotations()
+            .and_then(|a| a.get("config.kubernetes.io/local-config"))
+            .and_then(Value::as_str)
+            != Some("true")
+    });
+    let legacy = match (sort, opts.reorder) {
+        (Some(s), _) => s,
+        (None, Reorder::None) => None,
+        (None, _) => Some((
+            sort_strings(super::sort::ORDER_FIRST),
+            sort_strings(super::sort::ORDER_LAST),
+        )),
+    };
+    if let Some((first, last)) = legacy {
+        super::sort::legacy(&mut res, &first, &last);
+    }
+    Ok(res.into_iter().map(|r| r.obj).collect())
+}
+
+fn sort_strings(s: &[&str]) -> Vec<String> {
+    s.iter().map(|x| (*x).to_owned()).collect()
+}
+
+type Legacy = Option<(Vec<String>, Vec<String>)>;
+
+/// `sortOptions`: `None` = not set; `Some(None)` = fifo; `Some(Some(lists))` = legacy.
+fn sort_options(doc: &Value, file: &str) -> KResult<Option<Legacy>> {
+    let Some(so) = doc.get("sortOptions").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let order = get_str(so, "order");
+    let legacy_opts = so.get("legacySortOptions").filter(|v| !v.is_null());
+    match order {
+        Some("fifo") => {
+            if legacy_opts.is_some() {
+                return Err(KustomizeError::invalid(
+                    file,
+                    "sortOptions",
+                    "the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'",
+                ));
+            }
+            Ok(Some(None))
+        }
+        Some("legacy") => {
+            let l = |k: &str, d: &[&str]| match legacy_opts.and_then(|o| o.get(k)) {
+                Some(Value::Array(a)) => a.iter().filter_map(util::scalar_string).collect(),
+                _ => sort_strings(d),
+            };
+            Ok(Some(Some((
+                l("orderFirst", super::sort::ORDER_FIRST),
+                l("orderLast", super::sort::ORDER_LAST),
+            ))))
+        }
+        _ => Err(KustomizeError::invalid(
+            file,
+            "sortOptions",
+            "the field 'sortOptions.order' must be one of [fifo, legacy]",
+        )),
+    }
+}

@@ -1,0 +1,411 @@
+//! Name references: after prefixes, suffixes and hashes changed names, fields that refer to
+//! those objects by name are updated (kustomize's `nameReference` table,
+//! `builtinpluginconsts/namereference.go`, Apache-2.0, © The Kubernetes Authors, condensed).
+
+use serde_json::Value;
+
+use super::fieldspec::{FieldSpec, POD_SPECS, walk};
+use super::res::{Id, Res};
+
+/// One referral kind and the fields that refer to it.
+#[derive(Debug, Clone)]
+pub(crate) struct BackRef {
+    pub group: Option<String>,
+    pub version: Option<String>,
+    pub kind: String,
+    pub referrers: Vec<FieldSpec>,
+}
+
+fn pod_paths(paths: &[&str]) -> Vec<FieldSpec> {
+    let mut v = Vec::new();
+    for (g, k, pre) in POD_SPECS {
+        for p in paths {
+            v.push(FieldSpec::new(g, k, &format!("{pre}/{p}"), false));
+        }
+    }
+    v
+}
+
+fn back(group: &str, kind: &str, referrers: Vec<FieldSpec>) -> BackRef {
+    BackRef {
+        group: Some(group.to_owned()),
+        version: None,
+        kind: kind.to_owned(),
+        referrers,
+    }
+}
+
+/// The builtin table.
+pub(crate) fn builtin() -> Vec<BackRef> {
+    let mut cm = pod_paths(&[
+        "volumes/configMap/name",
+        "containers/env/valueFrom/configMapKeyRef/name",
+        "initContainers/env/valueFrom/configMapKeyRef/name",
+        "ephemeralContainers/env/valueFrom/configMapKeyRef/name",
+        "containers/envFrom/configMapRef/name",
+        "initContainers/envFrom/configMapRef/name",
+        "ephemeralContainers/envFrom/configMapRef/name",
+        "volumes/projected/sources/configMap/name",
+    ]);
+    cm.push(FieldSpec::new("*", "", "spec/configSource/configMap", false));
+    let mut secret = pod_paths(&[
+        "volumes/secret/secretName",
+        "containers/env/valueFrom/secretKeyRef/name",
+        "initContainers/env/valueFrom/secretKeyRef/name",
+        "ephemeralContainers/env/valueFrom/secretKeyRef/name",
+        "containers/envFrom/secretRef/name",
+        "initContainers/envFrom/secretRef/name",
+        "ephemeralContainers/envFrom/secretRef/name",
+        "imagePullSecrets/name",
+        "volumes/projected/sources/secret/name",
+        "volumes/cephfs/secretRef/name",
+        "volumes/cinder/secretRef/name",
+        "volumes/flexVolume/secretRef/name",
+        "volumes/rbd/secretRef/name",
+        "volumes/iscsi/secretRef/name",
+        "volumes/azureFile/secretName",
+        "volumes/csi/nodePublishSecretRef/name",
+    ]);
+    secret.extend([
+        FieldSpec::new("", "ServiceAccount", "imagePullSecrets/name", false),
+        FieldSpec::new("", "ServiceAccount", "secrets/name", false),
+        FieldSpec::new("*", "Ingress", "spec/tls/secretName", false),
+        FieldSpec::new(
+            "*",
+            "Ingress",
+            "metadata/annotations/ingress.kubernetes.io\\/auth-secret",
+            false,
+        ),
+        FieldSpec::new(
+            "*",
+            "Ingress",
+            "metadata/annotations/nginx.ingress.kubernetes.io\\/auth-secret",
+            false,
+        ),
+        FieldSpec::new(
+            "*",
+            "Ingress",
+            "metadata/annotations/nginx.ingress.kubernetes.io\\/auth-tls-secret",
+            false,
+        ),
+        FieldSpec::new(
+            "storage.k8s.io",
+            "StorageClass",
+            "parameters/adminSecretName",
+            false,
+        ),
+        FieldSpec::new("storage.k8s.io", "StorageClass", "parameters/secretName", false),
+        FieldSpec::new(
+            "",
+            "PersistentVolume",
+            "spec/csi/nodePublishSecretRef/name",
+            false,
+        ),
+        FieldSpec::new(
+            "",
+            "PersistentVolume",
+            "spec/csi/controllerPublishSecretRef/name",
+            false,
+        ),
+        FieldSpec::new("", "PersistentVolume", "spec/csi/nodeStageSecretRef/name", false),
+    ]);
+    let service = vec![
+        FieldSpec::new("*", "Ingress", "spec/rules/http/paths/backend/serviceName", false),
+        FieldSpec::new("*", "Ingress", "spec/backend/serviceName", false),
+        FieldSpec::new(
+            "*",
+            "Ingress",
+            "spec/rules/http/paths/backend/service/name",
+            false,
+        ),
+        FieldSpec::new("*", "Ingress", "spec/defaultBackend/service/name", false),
+        FieldSpec::new("apps", "StatefulSet", "spec/serviceName", false),
+        FieldSpec::new("apiregistration.k8s.io", "APIService", "spec/service/name", false),
+        FieldSpec::new(
+            "admissionregistration.k8s.io",
+            "MutatingWebhookConfiguration",
+            "webhooks/clientConfig/service",
+            false,
+        ),
+        FieldSpec::new(
+            "admissionregistration.k8s.io",
+            "ValidatingWebhookConfiguration",
+            "webhooks/clientConfig/service",
+            false,
+        ),
+        FieldSpec::new(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            "spec/conversion/webhook/clientConfig/service",
+            false,
+        ),
+    ];
+    let rbac = "rbac.authorization.k8s.io";
+    let mut sa = pod_paths(&["serviceAccountName", "serviceAccount"]);
+    sa.push(FieldSpec::new(rbac, "RoleBinding", "subjects", false));
+    sa.push(FieldSpec::new(rbac, "ClusterRoleBinding", "subjects", false));
+    let hpa = |k: &str| {
+        back(
+            "*",
+            k,
+            vec![FieldSpec::new(
+                "*",
+                "HorizontalPodAutoscaler",
+                "spec/scaleTargetRef/name",
+                false,
+            )],
+        )
+    };
+    let mut out = vec![
+        hpa("Deployment"),
+        hpa("ReplicationController"),
+        hpa("ReplicaSet"),
+        hpa("StatefulSet"),
+        back("", "ConfigMap", cm),
+        back("", "Secret", secret),
+        back("", "Service", service),
+        back(
+            rbac,
+            "Role",
+            vec![FieldSpec::new(rbac, "RoleBinding", "roleRef/name", false)],
+        ),
+        back(
+            rbac,
+            "ClusterRole",
+            vec![
+                FieldSpec::new(rbac, "RoleBinding", "roleRef/name", false),
+                FieldSpec::new(rbac, "ClusterRoleBinding", "roleRef/name", false),
+            ],
+        ),
+        back("", "ServiceAccount", sa),
+        back(
+            "",
+            "PersistentVolumeClaim",
+            pod_paths(&["volumes/persistentVolumeClaim/claimName"]),
+        ),
+        back(
+            "",
+            "PersistentVolume",
+            vec![FieldSpec::new(
+                "",
+                "PersistentVolumeClaim",
+                "spec/volumeName",
+                false,
+            )],
+        ),
+        back(
+            "scheduling.k8s.io",
+            "PriorityClass",
+            pod_paths(&["priorityClassName"]),
+        ),
+        back(
+            "networking.k8s.io",
+            "IngressClass",
+            vec![FieldSpec::new("*", "Ingress", "spec/ingressClassName", false)],
+        ),
+        back(
+            "storage.k8s.io",
+            "StorageClass",
+            vec![
+                FieldSpec::new("", "PersistentVolumeClaim", "spec/storageClassName", false),
+                FieldSpec::new("", "PersistentVolume", "spec/storageClassName", false),
+                FieldSpec::new(
+                    "apps",
+                    "StatefulSet",
+                    "spec/volumeClaimTemplates/spec/storageClassName",
+                    false,
+                ),
+            ],
+        ),
+    ];
+    for b in &mut out {
+        if b.group.as_deref() == Some("*") {
+            b.group = None;
+        }
+    }
+    out
+}
+
+/// Parses `nameReference` entries of a `configurations` file.
+pub(crate) fn from_config(v: &Value) -> Vec<BackRef> {
+    let Some(Value::Array(list)) = v.get("nameReference") else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|e| {
+            let s = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_owned);
+            let (mut group, mut version) = (s("group"), s("version"));
+            if let Some(av) = s("apiVersion") {
+                let (g, ver) = super::res::split_api_version(&av);
+                group = Some(g.to_owned());
+                version = Some(ver.to_owned());
+            }
+            Some(BackRef {
+                group,
+                version,
+                kind: s("kind")?,
+                referrers: e
+                    .get("fieldSpecs")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(FieldSpec::from_value).collect())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+fn gvk_selected(b: &BackRef, id: &Id) -> bool {
+    b.kind == id.kind
+        && b.group.as_deref().is_none_or(|g| g == id.group)
+        && b.version.as_deref().is_none_or(|v| v == id.version)
+}
+
+fn same_ending(a: &[String], b: &[String]) -> bool {
+    if a.is_empty() || b.is_empty() {
+        return true;
+    }
+    let n = a.len().min(b.len());
+    a[a.len() - n..] == b[b.len() - n..]
+}
+
+/// The referral `old` names, seen from `referrer` (index `ri`), or an error when ambiguous.
+fn select<'a>(
+    res: &'a [Res],
+    b: &BackRef,
+    old: &str,
+    referrer: &Res,
+    role_kind: Option<&str>,
+) -> Result<Option<&'a Res>, String> {
+    let mut cands: Vec<&Res> = res
+        .iter()
+        .filter(|r| r.all_ids().iter().any(|id| id.name == old))
+        .filter(|r| r.all_ids().iter().any(|id| gvk_selected(b, id)))
+        .filter(|r| role_kind.is_none_or(|k| r.kind() == k))
+        .filter(|r| {
+            same_ending(&r.prefixes, &referrer.prefixes) && same_ending(&r.suffixes, &referrer.suffixes)
+        })
+        .collect();
+    if cands.len() == 1 {
+        return Ok(cands.first().copied());
+    }
+    let rid = referrer.id();
+    let referrer_cluster = super::fieldspec::is_cluster_scoped(&rid.group, &rid.kind);
+    if !referrer_cluster {
+        cands.retain(|r| {
+            let id = r.id();
+            super::fieldspec::is_cluster_scoped(&id.group, &id.kind)
+                || id.effective_ns() == rid.effective_ns()
+        });
+    }
+    match cands.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        [first, rest @ ..] => {
+            if rest.iter().all(|r| r.id().equals(&first.id())) {
+                Ok(Some(*first))
+            } else {
+                let ids: Vec<String> = cands.iter().map(|r| r.id().to_string()).collect();
+                Err(format!("found multiple possible referrals: {}", ids.join(", ")))
+            }
+        }
+    }
+}
+
+/// Updates name references in all resources.
+pub(crate) fn fix(res: &mut [Res], table: &[BackRef]) -> Result<(), String> {
+    let snapshot: Vec<Res> = res.to_vec();
+    for (i, referrer) in snapshot.iter().enumerate() {
+        for b in table {
+            for fs in b.referrers.iter().filter(|f| f.applies(referrer)) {
+                let Some(target) = res.get_mut(i) else { continue };
+                let role_kind = referrer
+                    .obj
+                    .get("roleRef")
+                    .and_then(|r| r.get("kind"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let is_role_ref = fs.path.first().map(String::as_str) == Some("roleRef");
+                let mut err = None;
+                let _ = walk::<()>(&mut target.obj, &fs.path, false, &mut |v| {
+                    let r = fix_value(
+                        v,
+                        &snapshot,
+                        b,
+                        referrer,
+                        if is_role_ref { role_kind.as_deref() } else { None },
+                    );
+                    if let Err(e) = r {
+                        err = Some(e);
+                    }
+                    Ok(())
+                });
+                if let Some(e) = err {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fix_value(
+    v: &mut Value,
+    all: &[Res],
+    b: &BackRef,
+    referrer: &Res,
+    role_kind: Option<&str>,
+) -> Result<(), String> {
+    match v {
+        Value::String(s) => {
+            if let Some(t) = select(all, b, s, referrer, role_kind)? {
+                *s = t.name().to_owned();
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                fix_value(item, all, b, referrer, role_kind)?;
+            }
+        }
+        Value::Object(m) => {
+            // `subjects` entries and webhook services: {kind?, name, namespace?}
+            if let Some(k) = m.get("kind").and_then(Value::as_str) {
+                if k != b.kind {
+                    return Ok(());
+                }
+            }
+            let Some(name) = m.get("name").and_then(Value::as_str).map(str::to_owned) else {
+                return Ok(());
+            };
+            if m.get("namespace")
+                .is_some_and(|v| v.is_null() || v.as_str() == Some(""))
+            {
+                return Err(format!(
+                    "Invalid Input: namespace is blank for resource {}",
+                    referrer.id()
+                ));
+            }
+            let ns = m.get("namespace").and_then(Value::as_str).map(str::to_owned);
+            let cands: Vec<Res> = all
+                .iter()
+                .filter(|r| match &ns {
+                    Some(ns) => r
+                        .all_ids()
+                        .iter()
+                        .any(|id| &id.namespace == ns || (ns == "default" && id.namespace.is_empty())),
+                    None => true,
+                })
+                .cloned()
+                .collect();
+            if let Some(t) = select(&cands, b, &name, referrer, None)? {
+                m.insert("name".into(), Value::String(t.name().to_owned()));
+                if ns.is_some() || !t.namespace().is_empty() {
+                    if !t.namespace().is_empty() {
+                        m.insert("namespace".into(), Value::String(t.namespace().to_owned()));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! A resource in a build, with the ids it had before renames (patches and references match
+//! those too).
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+/// A resource id: group, version, kind, name, namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Id {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+}
+
+impl Id {
+    /// The namespace with `""` read as `default`.
+    pub(crate) fn effective_ns(&self) -> &str {
+        if self.namespace.is_empty() {
+            "default"
+        } else {
+            &self.namespace
+        }
+    }
+
+    /// Same group, version, kind, name and (effective) namespace.
+    pub(crate) fn equals(&self, other: &Id) -> bool {
+        self.group == other.group
+            && self.version == other.version
+            && self.kind == other.kind
+            && self.name == other.name
+            && self.effective_ns() == other.effective_ns()
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let g = if self.group.is_empty() {
+            "[noGrp]"
+        } else {
+            &self.group
+        };
+        let ns = if self.namespace.is_empty() {
+            "[noNs]"
+        } else {
+            &self.namespace
+        };
+        write!(f, "{}.{}.{}/{}.{}", self.kind, self.version, g, self.name, ns)
+    }
+}
+
+/// Splits an apiVersion into group and version.
+pub(crate) fn split_api_version(av: &str) -> (&str, &str) {
+    match av.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", av),
+    }
+}
+
+/// One resource.
+#[derive(Debug, Clone)]
+pub(crate) struct Res {
+    /// The object (always a mapping).
+    pub obj: Value,
+    /// Ids the resource had before, oldest first.
+    pub prev: Vec<Id>,
+    /// Name prefixes applied, innermost first.
+    pub prefixes: Vec<String>,
+    /// Name suffixes applied, innermost first.
+    pub suffixes: Vec<String>,
+    /// Gets a content-hash name suffix at the end of the build.
+    pub needs_hash: bool,
+    /// Made by a generator (ConfigMap/Secret).
+    pub generated: bool,
+}
+
+impl Res {
+    pub(crate) fn new(obj: Value) -> Res {
+        Res {
+            obj,
+            prev: Vec::new(),
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
+            needs_hash: false,
+            generated: false,
+        }
+    }
+
+    pub(crate) fn str_at(&self, a: &str, b: &str) -> &str {
+        self.obj
+            .get(a)
+            .and_then(|m| if b.is_empty() { Some(m) } else { m.get(b) })
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    pub(crate) fn api_version(&self) -> &str {
+        self.obj.get("apiVersion").and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub(crate) fn kind(&self) -> &str {
+        self.obj.get("kind").and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub(crate) fn group(&self) -> &str {
+        split_api_version(self.api_version()).0
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.str_at("metadata", "name")
+    }
+
+    pub(crate) fn namespace(&self) -> &str {
+        self.str_at("metadata", "namespace")
+    }
+
+    pub(crate) fn id(&self) -> Id {
+        let (g, v) = split_api_version(self.api_version());
+        Id {
+            group: g.to_owned(),
+            version: v.to_owned(),
+            kind: self.kind().to_owned(),
+            name: self.name().to_owned(),
+            namespace: self.namespace().to_owned(),
+        }
+    }
+
+    /// Earlier ids then the current one.
+    pub(crate) fn all_ids(&self) -> Vec<Id> {
+        let mut v = self.prev.clone();
+        v.push(self.id());
+        v
+    }
+
+    fn remember(&mut self) {
+        let id = self.id();
+        if self.prev.last() != Some(&id) {
+            self.prev.push(id);
+        }
+    }
+
+    pub(crate) fn metadata_mut(&mut self) -> Option<&mut Map<String, Value>> {
+        let m = self.obj.as_object_mut()?;
+        super::util::child_map(m, "metadata")
+    }
+
+    pub(crate) fn set_name(&mut self, name: &str) {
+        if self.name() == name {
+            return;
+        }
+        self.remember();
+        if let Some(md) = self.metadata_mut() {
+            md.insert("name".into(), Value::String(name.to_owned()));
+        }
+    }
+
+    pub(crate) fn set_namespace(&mut self, ns: &str) {
+        if self.namespace() == ns {
+            return;
+        }
+        self.remember();
+        if let Some(md) = self.metadata_mut() {
+            if ns.is_empty() {
+                md.shift_remove("namespace");
+            } else {
+                md.insert("namespace".into(), Value::String(ns.to_owned()));
+            }
+        }
+    }
+
+    pub(crate) fn labels(&self) -> Option<&Value> {
+        self.obj.get("metadata").and_then(|m| m.get("labels"))
+    }
+
+    pub(crate) fn annotations(&self) -> Option<&Value> {
+        self.obj.get("metadata").and_then(|m| m.get("annotations"))
+    }
+}
