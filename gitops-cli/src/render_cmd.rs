@@ -60,7 +60,8 @@ pub(crate) struct RenderArgs {
 
 /// The resolver for Applications' `repoURL`s (swap in a Git-capable resolver here).
 fn resolver() -> SharedSourceResolver {
-    Arc::new(gitops_render::LocalResolver::new())
+    // Local directories as they are, Git repositories through gix (cached under .gitops/git).
+    Arc::new(gitops_render::DefaultResolver::new(".gitops/git"))
 }
 
 /// Runs `gitops render`; `json` selects JSON output.

@@ -34,9 +34,11 @@ impl Session {
         if let Some(p) = progress {
             syncer = syncer.with_progress(p);
         }
+        // Local directories as they are, Git repositories through gix, cached next to the state.
+        let git_cache = state.parent().unwrap_or(Path::new(".")).join("git");
         let controller = AppController::new(
             syncer,
-            Arc::new(gitops_render::LocalResolver::default()),
+            Arc::new(gitops_render::DefaultResolver::new(git_cache)),
             Arc::new(gitops_render::SourceRenderer::new()),
         );
         Ok(Session {

@@ -175,7 +175,10 @@ impl SourceRenderer {
     pub fn render_detected(&self, input: &RenderInput<'_>) -> Result<(SourceType, Vec<Object>), EngineError> {
         // A discovering config-management plugin wins over detection (spec render.md §6).
         if input.source.explicit_types().is_empty() {
-            let plugin = self.renderers.iter().find(|r| r.name() == SourceType::Plugin.as_str());
+            let plugin = self
+                .renderers
+                .iter()
+                .find(|r| r.name() == SourceType::Plugin.as_str());
             if let Some(p) = plugin.filter(|p| p.supports(input)) {
                 return Ok((SourceType::Plugin, p.render(input)?));
             }

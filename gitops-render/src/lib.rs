@@ -1,15 +1,19 @@
 //! Sources and renderers for gitops-rs: where an Application's manifests come from and how they
 //! become Kubernetes objects.
 //!
-//! This first slice covers local repositories and plain directories:
 //! - [`FsTree`]: a [`SourceTree`] over a directory on disk that refuses paths and symbolic
 //!   links leaving the repository (Argo CD CVE-2022-24348 class) and bounds what it reads;
 //! - [`LocalResolver`]: a [`SourceResolver`] for `repoURL`s that are local paths or `file://`
-//!   URLs (remote Git comes later);
+//!   URLs; [`git::GitResolver`] for Git repositories (gix: branches, tags, SHAs, semver
+//!   constraints, a commit-keyed cache, trees read without a checkout); [`DefaultResolver`]
+//!   picks between them;
 //! - [`DirectoryRenderer`]: Argo CD's `Directory` source type (recurse, include/exclude globs,
 //!   the skip marker, Argo CD's rules for files that do not parse);
+//! - [`kustomize::KustomizeRenderer`]: a native Kustomize (no process), with Argo CD's kustomize
+//!   source options; [`helm::HelmRenderer`]: `helm template` with Argo CD's command line;
+//!   [`plugin::PluginRenderer`]: config management plugins (v2 contract);
 //! - [`SourceRenderer`]: detects the source type ([`detect_source_type`]) and dispatches to the
-//!   registered renderers; Kustomize, Helm and plugins are reported as not available yet;
+//!   registered renderers;
 //! - [`render_source`]: resolve + render in one call.
 //!
 //! ```
@@ -66,6 +70,7 @@ pub use detect::{Detection, KUSTOMIZATION_FILES, SourceRenderer, detect_source_t
 pub use directory::{
     DEFAULT_MAX_COMBINED_BYTES, DirectoryRenderer, MAX_DEPTH, MAX_WALK_ENTRIES, SKIP_FILE_RENDERING_MARKER,
 };
+pub use git::{DefaultResolver, GitResolver};
 pub use resolve::{LOCAL_REVISION, LocalResolver};
 pub use tree::{DEFAULT_MAX_DIR_ENTRIES, DEFAULT_MAX_FILE_BYTES, FsTree};
 

@@ -581,8 +581,9 @@ impl Syncer {
             return Ok(StepOutcome::Progress);
         }
         let remaining = pending.len() - batch.len();
-        if remaining == 0 && !batch.iter().any(|t| t.hook) && !plan.is_multi_step() {
-            // A single-step sync without hooks ends right after the apply (Argo CD's rule).
+        if remaining == 0 && !batch.iter().any(|t| t.hook) {
+            // Nothing left and no hooks in the last batch: the operation ends right after the apply
+            // (Argo CD's rule; the last wave is not waited on — final health is awaited separately).
             self.delete_hooks(&plan, state, DeletePolicy::HookSucceeded, propagation, changes)
                 .await;
             state.phase = OperationPhase::Succeeded;

@@ -9,7 +9,7 @@ use super::generate;
 use super::nameref::{self, BackRef};
 use super::patches::{self, Matcher, Patch, Selector};
 use super::replace::{self, Var};
-use super::res::Res;
+use super::res::{Origin, Res};
 use super::transform::{self, Image};
 use super::util::{self, get_str, is_within, join, shown};
 use super::{BuildOptions, KUSTOMIZATION_NAMES, KustomizeError, LoadRestrictions, Reorder};
@@ -36,6 +36,8 @@ struct Config {
     varref: Vec<FieldSpec>,
     namespace: Vec<FieldSpec>,
     replicas: Vec<FieldSpec>,
+    prefix: Vec<FieldSpec>,
+    suffix: Vec<FieldSpec>,
 }
 
 impl Config {
@@ -47,6 +49,8 @@ impl Config {
         self.varref.extend(o.varref);
         self.namespace.extend(o.namespace);
         self.replicas.extend(o.replicas);
+        self.prefix.extend(o.prefix);
+        self.suffix.extend(o.suffix);
     }
 }
 
@@ -140,7 +144,7 @@ impl Builder<'_> {
             Err(e) => return Err(e),
         };
         let doc = match docs.into_iter().next() {
-            Some(Value::Object(m)) => Value::Object(m),
+            Some(Value::Object(m)) => Value::Object(fix_field_case(m)),
             None => Value::Object(Map::new()),
             Some(_) => {
                 return Err(KustomizeError::Parse {
@@ -219,6 +223,12 @@ impl Builder<'_> {
                 acc.config.extend(parse_config(&d));
             }
         }
+        for c in strings(doc, "crds") {
+            let text = self.read_text(k, &c)?;
+            for d in util::parse_yaml(&text, &c)? {
+                acc.config.nameref.extend(nameref::from_crd_schema(&d));
+            }
+        }
         let mut entries = strings(doc, "resources");
         entries.extend(strings(doc, "bases"));
         for entry in entries {
@@ -228,16 +238,24 @@ impl Builder<'_> {
         let global = doc.get("generatorOptions");
         for (kind, field) in [("ConfigMap", "configMapGenerator"), ("Secret", "secretGenerator")] {
             for (i, spec) in list(doc, field).iter().enumerate() {
-                self.generate(k, kind, spec, global, acc, &format!("{field}[{i}]"))?;
+                let origin = Origin::builtin(&k.file, &format!("{kind}Generator"), None);
+                self.generate(k, kind, spec, global, acc, &format!("{field}[{i}]"), origin)?;
             }
         }
         for g in strings(doc, "generators") {
-            for cfg in self.plugin_configs(k, &g, "generators")? {
+            for (cfg, file) in self.plugin_configs(k, &g, "generators")? {
                 let kind = get_str(&cfg, "kind").unwrap_or("").to_owned();
                 match kind.as_str() {
                     "ConfigMapGenerator" | "SecretGenerator" => {
+                        let origin = Origin::builtin(&file, &kind, Some(&cfg));
                         let kind = kind.trim_end_matches("Generator").to_owned();
-                        self.generate(k, &kind, &flatten_generator(&cfg), None, acc, "generators")?;
+                        let spec = flatten_generator(&cfg);
+                        self.generate(k, &kind, &spec, None, acc, "generators", origin)?;
+                    }
+                    "IAMPolicyGenerator" if get_str(&cfg, "apiVersion") == Some("builtin") => {
+                        let mut r = iam_policy(&cfg).map_err(|m| self.invalid(k, "generators", m))?;
+                        r.origin = Some(Origin::builtin(&file, &kind, Some(&cfg)));
+                        append(acc, r).map_err(|m| self.invalid(k, "generators", m))?;
                     }
                     _ => return Err(self.plugin_error(k, "generators", &cfg)),
                 }
@@ -364,7 +382,7 @@ impl Builder<'_> {
                     .read_file(&path)
                     .map_err(|e| wrap(engine_err(&e, &path)))?;
                 let text = String::from_utf8_lossy(&bytes);
-                for r in load_resources(&text, &shown(&path)).map_err(wrap)? {
+                for r in load_resources(&text, &path).map_err(wrap)? {
                     append(acc, r).map_err(|m| self.invalid(k, "resources", m))?;
                 }
                 Ok(())
@@ -372,6 +390,7 @@ impl Builder<'_> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn generate(
         &self,
         k: &Kust,
@@ -380,6 +399,7 @@ impl Builder<'_> {
         global: Option<&Value>,
         acc: &mut Acc,
         field: &str,
+        origin: Origin,
     ) -> KResult<()> {
         let read = |rel: &str| -> Result<Vec<u8>, String> {
             let path = self.file_path(k, rel).map_err(|e| e.to_string())?;
@@ -387,8 +407,9 @@ impl Builder<'_> {
                 .read_file(&path)
                 .map_err(|e| engine_err(&e, &path).to_string())
         };
-        let (r, behavior) =
+        let (mut r, behavior) =
             generate::generate(kind, spec, global, &read).map_err(|m| self.invalid(k, field, m))?;
+        r.origin = Some(origin);
         let id = r.id();
         let found = acc.res.iter().position(|x| {
             x.kind() == kind
@@ -424,6 +445,7 @@ impl Builder<'_> {
 
     fn transform(&mut self, k: &Kust, acc: &mut Acc) -> KResult<()> {
         let doc = &k.doc;
+        let here = |kind: &str| Origin::builtin(&k.file, kind, None);
         // patchesStrategicMerge
         for (i, p) in strings(doc, "patchesStrategicMerge").iter().enumerate() {
             let field = format!("patchesStrategicMerge[{i}]");
@@ -445,22 +467,45 @@ impl Builder<'_> {
                     return Err(self.invalid(k, &field, format!("patch appears to be empty; file={p}")));
                 }
             }
+            note(acc, here("PatchStrategicMergeTransformer"));
         }
         // patches
         for (i, p) in list(doc, "patches").iter().enumerate() {
             let field = format!("patches[{i}]");
             self.patch_entry(k, &field, p, acc)?;
+            note(acc, here("PatchTransformer"));
         }
         // namespace
         if let Some(ns) = get_str(doc, "namespace").filter(|s| !s.is_empty()) {
             let extra = acc.config.namespace.clone();
             transform::namespace(&mut acc.res, ns, &extra, false, "defaultOnly");
+            note(acc, here("NamespaceTransformer"));
         }
         // prefix / suffix
         let prefix = get_str(doc, "namePrefix").unwrap_or("");
         let suffix = get_str(doc, "nameSuffix").unwrap_or("");
-        if !prefix.is_empty() || !suffix.is_empty() {
-            transform::prefix_suffix(&mut acc.res, prefix, suffix, None);
+        // `metadata/name` specs from `configurations` restrict the renaming to their kinds
+        let names = |specs: &[FieldSpec]| -> Option<Vec<FieldSpec>> {
+            let v: Vec<FieldSpec> = specs
+                .iter()
+                .filter(|f| f.path == ["metadata", "name"])
+                .cloned()
+                .collect();
+            (!v.is_empty()).then_some(v)
+        };
+        if !prefix.is_empty() {
+            let specs = names(&acc.config.prefix);
+            transform::prefix_suffix(&mut acc.res, prefix, "", specs.as_deref());
+        }
+        if !suffix.is_empty() {
+            let specs = names(&acc.config.suffix);
+            transform::prefix_suffix(&mut acc.res, "", suffix, specs.as_deref());
+        }
+        if !prefix.is_empty() {
+            note(acc, here("PrefixTransformer"));
+        }
+        if !suffix.is_empty() {
+            note(acc, here("SuffixTransformer"));
         }
         // labels
         let common = transform::string_map(doc.get("commonLabels"));
@@ -469,6 +514,7 @@ impl Builder<'_> {
             specs.extend(acc.config.labels.iter().cloned());
             transform::add_map(&mut acc.res, &common, &specs)
                 .map_err(|m| self.invalid(k, "commonLabels", m))?;
+            note(acc, here("LabelTransformer"));
         }
         for (i, l) in list(doc, "labels").iter().enumerate() {
             let pairs = transform::string_map(l.get("pairs"));
@@ -481,6 +527,14 @@ impl Builder<'_> {
                 if l.get("includeTemplates").and_then(Value::as_bool) == Some(true) {
                     s.extend(fieldspec::template_labels());
                 }
+                if l.get("includeVolumeClaimTemplates").and_then(Value::as_bool) == Some(true) {
+                    s.push(FieldSpec::new(
+                        "apps",
+                        "StatefulSet",
+                        "spec/volumeClaimTemplates[]/metadata/labels",
+                        true,
+                    ));
+                }
                 s
             };
             if let Some(Value::Array(fs)) = l.get("fields") {
@@ -488,6 +542,7 @@ impl Builder<'_> {
             }
             transform::add_map(&mut acc.res, &pairs, &specs)
                 .map_err(|m| self.invalid(k, &format!("labels[{i}]"), m))?;
+            note(acc, here("LabelTransformer"));
         }
         let ann = transform::string_map(doc.get("commonAnnotations"));
         if !ann.is_empty() {
@@ -495,11 +550,13 @@ impl Builder<'_> {
             specs.extend(acc.config.annotations.iter().cloned());
             transform::add_map(&mut acc.res, &ann, &specs)
                 .map_err(|m| self.invalid(k, "commonAnnotations", m))?;
+            note(acc, here("AnnotationsTransformer"));
         }
         // patchesJson6902
         for (i, p) in list(doc, "patchesJson6902").iter().enumerate() {
             let field = format!("patchesJson6902[{i}]");
             self.patch_entry(k, &field, p, acc)?;
+            note(acc, here("PatchJson6902Transformer"));
         }
         // replicas
         let mut rspecs = fieldspec::replicas();
@@ -508,11 +565,15 @@ impl Builder<'_> {
             let name = get_str(r, "name").unwrap_or("");
             let count = r.get("count").cloned().unwrap_or(Value::Null);
             transform::replicas(&mut acc.res, name, &count, &rspecs);
+            note(acc, here("ReplicaCountTransformer"));
         }
         // images
         let images: Vec<Image> = list(doc, "images").iter().map(Image::from_value).collect();
         let custom = acc.config.images.clone();
         transform::images(&mut acc.res, &images, &custom);
+        for _ in &images {
+            note(acc, here("ImageTagTransformer"));
+        }
         // replacements
         for (i, r) in list(doc, "replacements").iter().enumerate() {
             let field = format!("replacements[{i}]");
@@ -533,11 +594,14 @@ impl Builder<'_> {
             for rep in reps {
                 replace::replacement(&mut acc.res, &rep).map_err(|m| self.invalid(k, &field, m))?;
             }
+            note(acc, here("ReplacementTransformer"));
         }
         // transformers:
         for t in strings(doc, "transformers") {
-            for cfg in self.plugin_configs(k, &t, "transformers")? {
+            for (cfg, file) in self.plugin_configs(k, &t, "transformers")? {
                 self.builtin_transformer(k, &cfg, acc)?;
+                let kind = get_str(&cfg, "kind").unwrap_or("");
+                note(acc, Origin::builtin(&file, kind, Some(&cfg)));
             }
         }
         Ok(())
@@ -675,9 +739,11 @@ impl Builder<'_> {
 
     /// The configs named by a `transformers:`/`generators:` entry: inline YAML, a file, or a
     /// kustomization directory whose output are the configs.
-    fn plugin_configs(&mut self, k: &Kust, entry: &str, field: &str) -> KResult<Vec<Value>> {
+    /// Each config comes with the tree path of the file that configured it.
+    fn plugin_configs(&mut self, k: &Kust, entry: &str, field: &str) -> KResult<Vec<(Value, String)>> {
+        let with = |v: Vec<Value>, f: &str| v.into_iter().map(|c| (c, f.to_owned())).collect();
         if entry.contains('\n') {
-            return util::parse_yaml(entry, field);
+            return Ok(with(util::parse_yaml(entry, field)?, &k.file));
         }
         if is_remote(entry) {
             return Err(KustomizeError::unsupported(
@@ -694,10 +760,11 @@ impl Builder<'_> {
                 .load_kust(&path)?
                 .ok_or_else(|| self.invalid(k, field, format!("no kustomization in '{}'", shown(&path))))?;
             let acc = self.run(&sub, Acc::default())?;
-            return Ok(acc.res.into_iter().map(|r| r.obj).collect());
+            return Ok(with(acc.res.into_iter().map(|r| r.obj).collect(), &sub.file));
         }
         let text = self.read_text(k, entry)?;
-        util::parse_yaml(&text, entry)
+        let file = self.file_path(k, entry)?;
+        Ok(with(util::parse_yaml(&text, entry)?, &file))
     }
 
     fn plugin_error(&self, k: &Kust, field: &str, cfg: &Value) -> KustomizeError {
@@ -810,11 +877,107 @@ fn flatten_generator(cfg: &Value) -> Value {
     if let Some(md) = cfg.get("metadata") {
         for k in ["name", "namespace"] {
             if let Some(v) = md.get(k) {
-                out.insert(k.into(), v.clone());
+                // the top-level field names the generated object; metadata names the config
+                out.entry(k).or_insert_with(|| v.clone());
             }
         }
     }
     Value::Object(out)
+}
+
+/// The builtin `IAMPolicyGenerator`: a ServiceAccount bound to a cloud identity (GKE Workload
+/// Identity, the only cloud kustomize supports).
+fn iam_policy(cfg: &Value) -> Result<Res, String> {
+    let cloud = get_str(cfg, "cloud").unwrap_or("");
+    if cloud != "gke" {
+        return Err(format!("cloud provider {cloud} not supported yet"));
+    }
+    let ks = cfg.get("kubernetesService").cloned().unwrap_or(Value::Null);
+    let sa = cfg.get("serviceAccount").cloned().unwrap_or(Value::Null);
+    let name = get_str(&ks, "name")
+        .filter(|s| !s.is_empty())
+        .ok_or("kubernetesService.name is required")?;
+    let gsa = get_str(&sa, "name")
+        .filter(|s| !s.is_empty())
+        .ok_or("serviceAccount.name is required")?;
+    let project = get_str(&sa, "projectId")
+        .filter(|s| !s.is_empty())
+        .ok_or("serviceAccount.projectId is required")?;
+    let mut md = Map::new();
+    let mut ann = Map::new();
+    ann.insert(
+        "iam.gke.io/gcp-service-account".into(),
+        Value::String(format!("{gsa}@{project}.iam.gserviceaccount.com")),
+    );
+    md.insert("annotations".into(), Value::Object(ann));
+    md.insert("name".into(), Value::String(name.to_owned()));
+    if let Some(ns) = get_str(&ks, "namespace").filter(|s| !s.is_empty()) {
+        md.insert("namespace".into(), Value::String(ns.to_owned()));
+    }
+    let mut obj = Map::new();
+    obj.insert("apiVersion".into(), Value::String("v1".into()));
+    obj.insert("kind".into(), Value::String("ServiceAccount".into()));
+    obj.insert("metadata".into(), Value::Object(md));
+    Ok(Res::new(Value::Object(obj)))
+}
+
+/// The fields of a kustomization file.
+const KUSTOMIZATION_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "openapi",
+    "namePrefix",
+    "nameSuffix",
+    "namespace",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "patches",
+    "images",
+    "imageTags",
+    "replacements",
+    "replicas",
+    "vars",
+    "sortOptions",
+    "resources",
+    "components",
+    "crds",
+    "bases",
+    "configMapGenerator",
+    "secretGenerator",
+    "helmGlobals",
+    "helmCharts",
+    "helmChartInflationGenerator",
+    "generatorOptions",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "buildMetadata",
+];
+
+/// kustomize decodes a kustomization like Go's `encoding/json`: a key that matches no field
+/// exactly matches one case-insensitively (`nameprefix` is `namePrefix`).
+fn fix_field_case(m: Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    let mut loose = Vec::new();
+    for (k, v) in m {
+        let exact = KUSTOMIZATION_FIELDS.contains(&k.as_str());
+        match KUSTOMIZATION_FIELDS.iter().find(|f| f.eq_ignore_ascii_case(&k)) {
+            Some(f) if !exact => loose.push(((*f).to_owned(), v)),
+            _ => {
+                out.insert(k, v);
+            }
+        }
+    }
+    // an exact spelling wins over a case-insensitive one
+    for (k, v) in loose {
+        out.entry(k).or_insert(v);
+    }
+    out
 }
 
 /// Drops earlier repetitions of top-level keys of a single-document YAML mapping.
@@ -859,6 +1022,15 @@ fn parse_config(d: &Value) -> Config {
         varref: specs("varReference"),
         namespace: specs("namespace"),
         replicas: specs("replicas"),
+        prefix: specs("namePrefix"),
+        suffix: specs("nameSuffix"),
+    }
+}
+
+/// Records that a transformer ran over every resource accumulated so far.
+fn note(acc: &mut Acc, origin: Origin) {
+    for r in acc.res.iter_mut() {
+        r.transformations.push(origin.clone());
     }
 }
 
@@ -875,22 +1047,27 @@ fn append(acc: &mut Acc, r: Res) -> Result<(), String> {
 
 const NEEDS_HASH: &str = "kustomize.config.k8s.io/needs-hash";
 
-/// Parses a resource file into resources (`List` kinds are flattened).
-fn load_resources(text: &str, file: &str) -> KResult<Vec<Res>> {
+/// Parses the resource file at tree path `path` into resources (`List` kinds are flattened).
+fn load_resources(text: &str, path: &str) -> KResult<Vec<Res>> {
+    let file = shown(path);
     let mut out = Vec::new();
-    for d in util::parse_yaml(text, file)? {
-        push_resource(d, file, &mut out)?;
+    for d in util::parse_yaml(text, &file)? {
+        push_resource(d, &file, &mut out)?;
+    }
+    for r in out.iter_mut() {
+        r.origin = Some(Origin::File(path.to_owned()));
     }
     Ok(out)
 }
 
 fn push_resource(d: Value, file: &str, out: &mut Vec<Res>) -> KResult<()> {
-    let Value::Object(m) = d else {
+    let Value::Object(mut m) = d else {
         return Err(KustomizeError::Parse {
             file: file.to_owned(),
             message: "a resource must be a mapping".into(),
         });
     };
+    stringify_metadata_maps(&mut m);
     let kind = m.get("kind").and_then(Value::as_str).unwrap_or("");
     if kind.ends_with("List") {
         if let Some(Value::Array(items)) = m.get("items") {
@@ -931,13 +1108,58 @@ pub(crate) fn build_top(
         .into_iter()
         .map(|v| {
             let id = Res::new(v.clone()).id();
-            Object::from_value(v).map_err(|e| KustomizeError::Invalid {
+            to_object(v).map_err(|e| KustomizeError::Invalid {
                 file: shown(path),
                 field: "resources".into(),
                 message: format!("{id}: {e}"),
             })
         })
         .collect()
+}
+
+/// Wraps a built value as an [`Object`]. kustomize passes objects without `apiVersion` through
+/// (a `kind` is enough for it); those are wrapped as they are once the rest of the object checks
+/// out.
+fn to_object(v: Value) -> Result<Object, gitops_core::ObjectError> {
+    let has_av = v
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
+    let Value::Object(map) = v else {
+        return Object::from_value(v);
+    };
+    if has_av
+        || map
+            .get("apiVersion")
+            .is_some_and(|a| !a.is_null() && !a.is_string())
+    {
+        return Object::from_value(Value::Object(map));
+    }
+    let mut probe = map.clone();
+    probe.insert("apiVersion".into(), Value::String("v1".into()));
+    Object::from_value(Value::Object(probe))?;
+    let mut o = Object::new("v1", "", None, "");
+    *o.as_map_mut() = map;
+    Ok(o)
+}
+
+/// kustomize reads labels and annotations as strings: scalar values become their text.
+fn stringify_metadata_maps(m: &mut Map<String, Value>) {
+    let Some(Value::Object(md)) = m.get_mut("metadata") else {
+        return;
+    };
+    for key in ["labels", "annotations"] {
+        if let Some(Value::Object(entries)) = md.get_mut(key) {
+            for v in entries.values_mut() {
+                let text = match v {
+                    Value::Bool(b) => b.to_string(),
+                    Value::Number(n) => n.to_string(),
+                    _ => continue,
+                };
+                *v = Value::String(text);
+            }
+        }
+    }
 }
 
 /// Like [`build_top`], returning plain values.
@@ -1004,6 +1226,7 @@ pub(crate) fn build_values(
             .and_then(Value::as_str)
             != Some("true")
     });
+    build_metadata(&mut res, &k)?;
     let legacy = match (sort, opts.reorder) {
         (Some(s), _) => s,
         (None, Reorder::None) => None,
@@ -1016,6 +1239,62 @@ pub(crate) fn build_values(
         super::sort::legacy(&mut res, &first, &last);
     }
     Ok(res.into_iter().map(|r| r.obj).collect())
+}
+
+/// The `managedByLabel` value: the kustomize release this engine follows.
+const MANAGED_BY: &str = "kustomize-v5.8.1";
+
+/// `buildMetadata`: origin and transformer annotations, the managed-by label.
+fn build_metadata(res: &mut [Res], k: &Kust) -> KResult<()> {
+    let wanted = strings(&k.doc, "buildMetadata");
+    for w in &wanted {
+        if !["originAnnotations", "transformerAnnotations", "managedByLabel"].contains(&w.as_str()) {
+            return Err(KustomizeError::invalid(
+                &shown(&k.file),
+                "buildMetadata",
+                format!("unknown buildMetadata option '{w}'"),
+            ));
+        }
+    }
+    let has = |o: &str| wanted.iter().any(|w| w == o);
+    for r in res.iter_mut() {
+        let origin = r
+            .origin
+            .as_ref()
+            .filter(|_| has("originAnnotations"))
+            .map(|o| o.to_yaml(&k.dir, false));
+        let transformations = if has("transformerAnnotations") && !r.transformations.is_empty() {
+            Some(
+                r.transformations
+                    .iter()
+                    .map(|t| t.to_yaml(&k.dir, true))
+                    .collect::<String>(),
+            )
+        } else {
+            None
+        };
+        let managed = has("managedByLabel");
+        let Some(md) = r.metadata_mut() else { continue };
+        for (key, text) in [
+            ("config.kubernetes.io/origin", origin),
+            ("alpha.config.kubernetes.io/transformations", transformations),
+        ] {
+            if let Some(text) = text {
+                if let Some(a) = util::child_map(md, "annotations") {
+                    a.insert(key.into(), Value::String(text));
+                }
+            }
+        }
+        if managed {
+            if let Some(l) = util::child_map(md, "labels") {
+                l.insert(
+                    "app.kubernetes.io/managed-by".into(),
+                    Value::String(MANAGED_BY.into()),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn sort_strings(s: &[&str]) -> Vec<String> {

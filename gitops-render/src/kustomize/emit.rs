@@ -1,7 +1,8 @@
 //! YAML output in kustomize's style (`sigs.k8s.io/yaml` over go-yaml v2): keys sorted (go-yaml's
 //! natural order), 2-space indentation, sequences not indented under their key, multi-line
 //! strings as literal blocks, strings that YAML 1.1 would read as something else double-quoted,
-//! long plain strings folded after column 80.
+//! other strings that cannot be plain single-quoted, long plain and quoted strings folded after
+//! column 80.
 
 use gitops_core::Object;
 use serde_json::{Map, Number, Value};
@@ -114,6 +115,8 @@ impl Emitter {
             Value::String(s) => {
                 if s.contains('\n') && block_allowed(s) {
                     self.literal(s, block_indent);
+                } else if s.contains('\n') {
+                    self.double_quoted(s, indent, true);
                 } else {
                     self.scalar_str(s, indent, false);
                 }
@@ -130,9 +133,42 @@ impl Emitter {
             } else {
                 self.plain(s, indent);
             }
+        } else if !resolves_to_non_string(s) && single_quote_allowed(s) {
+            self.single_quoted(s, indent, !key);
         } else {
             self.double_quoted(s, indent, !key);
         }
+    }
+
+    /// A single-quoted scalar (`'` doubled), folded at spaces past column 80 when `breaks`.
+    fn single_quoted(&mut self, s: &str, indent: usize, breaks: bool) {
+        self.out.push('\'');
+        let mut col = self.column();
+        let chars: Vec<char> = s.chars().collect();
+        let mut prev_space = false;
+        for (i, &c) in chars.iter().enumerate() {
+            if c == ' ' {
+                let next_space = chars.get(i + 1) == Some(&' ');
+                if breaks && !prev_space && col > WIDTH && i != 0 && i + 1 != chars.len() && !next_space {
+                    self.out.push('\n');
+                    self.indent(indent);
+                    col = indent;
+                } else {
+                    self.out.push(' ');
+                    col += 1;
+                }
+                prev_space = true;
+                continue;
+            }
+            prev_space = false;
+            if c == '\'' {
+                self.out.push('\'');
+                col += 1;
+            }
+            self.out.push(c);
+            col += 1;
+        }
+        self.out.push('\'');
     }
 
     fn plain(&mut self, s: &str, indent: usize) {
@@ -245,6 +281,12 @@ impl Emitter {
 fn printable(c: char) -> bool {
     matches!(c as u32, 0x09 | 0x0a | 0x0d | 0x20..=0x7e | 0x85 | 0xa0..=0xd7ff | 0xe000..=0xfffd | 0x10000..=0x10ffff)
         && c != '\u{feff}'
+}
+
+/// Whether go-yaml v2 may write `s` single-quoted: printable characters only (no tab), and no
+/// space next to a line break.
+fn single_quote_allowed(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| printable(c) && c != '\t') && !s.contains(" \n") && !s.contains("\n ")
 }
 
 /// go-yaml v2 refuses a literal block for text with trailing spaces before a line break, or

@@ -58,7 +58,7 @@ impl FieldSpec {
     }
 }
 
-/// Splits `a/b\/c/d[]` into `["a", "b/c", "d"]`.
+/// Splits `a/b\/c/d[]` into `["a", "b/c", "d[]"]` (a `[]` suffix marks a list, see [`walk`]).
 pub(crate) fn split_path(p: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -74,10 +74,7 @@ pub(crate) fn split_path(p: &str) -> Vec<String> {
         }
     }
     out.push(cur);
-    out.into_iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.strip_suffix("[]").map(str::to_owned).unwrap_or(s))
-        .collect()
+    out.into_iter().filter(|s| !s.is_empty()).collect()
 }
 
 /// Calls `f` on each field at `path` below `v` (lists are walked through). With `create`, missing
@@ -113,6 +110,11 @@ fn walk_map<E>(
     create: bool,
     f: &mut dyn FnMut(&mut Value) -> Result<(), E>,
 ) -> Result<(), E> {
+    // `name[]` marks a list: walked into when present, never created
+    let (key, list) = match key.strip_suffix("[]") {
+        Some(k) => (k, true),
+        None => (key, false),
+    };
     match m.get_mut(key) {
         Some(child) if !child.is_null() => {
             if rest.is_empty() {
@@ -121,7 +123,7 @@ fn walk_map<E>(
                 walk(child, rest, create, f)
             }
         }
-        _ if create => {
+        _ if create && !list => {
             let mut child = if rest.is_empty() {
                 Value::Null
             } else {
@@ -342,6 +344,20 @@ pub(crate) fn var_references() -> Vec<FieldSpec> {
     v.push(FieldSpec::new("", "Service", "spec/ports/targetPort", false));
     v.push(FieldSpec::new("", "Service", "spec/ports/port", false));
     v.push(FieldSpec::new("batch", "CronJob", "spec/schedule", false));
+    // further volume locations kustomize resolves vars in (seen in its conformance cases)
+    v.push(FieldSpec::new(
+        "batch",
+        "CronJob",
+        "spec/jobTemplate/spec/template/volumes/nfs/server",
+        false,
+    ));
+    v.push(FieldSpec::new(
+        "apps",
+        "StatefulSet",
+        "spec/volumeClaimTemplates/spec/nfs/server",
+        false,
+    ));
+    v.push(FieldSpec::new("", "PersistentVolume", "spec/nfs/server", false));
     v.push(FieldSpec::new("", "ConfigMap", "data", false));
     v
 }

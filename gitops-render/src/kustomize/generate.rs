@@ -110,16 +110,16 @@ pub(crate) fn generate(
         }
         match (kind, v) {
             ("Secret", Data::Text(s)) => {
-                data.insert(k, Value::String(base64(s.as_bytes())));
+                data.insert(k, Value::String(wrapped_base64(s.as_bytes())));
             }
             ("Secret", Data::Binary(b)) => {
-                data.insert(k, Value::String(base64(&b)));
+                data.insert(k, Value::String(wrapped_base64(&b)));
             }
             (_, Data::Text(s)) => {
                 data.insert(k, Value::String(s));
             }
             (_, Data::Binary(b)) => {
-                binary.insert(k, Value::String(base64(&b)));
+                binary.insert(k, Value::String(wrapped_base64(&b)));
             }
         }
     }
@@ -181,9 +181,38 @@ pub(crate) fn generate(
     Ok((r, behavior))
 }
 
+/// Base64 the way kustomize stores generated data: encodings longer than 70 characters are
+/// split into lines of 70, each ending in a newline.
+fn wrapped_base64(data: &[u8]) -> String {
+    const LINE: usize = 70;
+    let b = base64(data);
+    if b.len() <= LINE {
+        return b;
+    }
+    let mut out = String::with_capacity(b.len() + b.len() / LINE + 1);
+    for chunk in b.as_bytes().chunks(LINE) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out
+}
+
 /// Merges generated `new` into `old` (`behavior: merge`) or replaces its data (`replace`).
 pub(crate) fn merge_into(old: &mut Res, new: Res, behavior: &str) {
-    let (Some(om), Value::Object(nm)) = (old.obj.as_object_mut(), new.obj) else {
+    let Res {
+        obj: new_obj,
+        needs_hash,
+        origin,
+        ..
+    } = new;
+    if behavior == "replace" {
+        old.origin = origin;
+    }
+    // a plain resource merged with generated data keeps its name (no hash suffix)
+    if old.generated {
+        old.needs_hash = needs_hash;
+    }
+    let (Some(om), Value::Object(nm)) = (old.obj.as_object_mut(), new_obj) else {
         return;
     };
     for key in ["data", "binaryData"] {
@@ -211,8 +240,6 @@ pub(crate) fn merge_into(old: &mut Res, new: Res, behavior: &str) {
     if let Some(i) = nm.get("immutable") {
         om.insert("immutable".into(), i.clone());
     }
-    old.needs_hash = new.needs_hash;
-    old.generated = true;
 }
 
 /// The v5 name hash of a ConfigMap or Secret (spec `render.md` §3.5).

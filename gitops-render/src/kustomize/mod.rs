@@ -7,8 +7,11 @@
 //! `patchesStrategicMerge`, `patchesJson6902`, `images`, `replicas`, `namePrefix`/`nameSuffix`
 //! with name-reference updates, `namespace`, `commonLabels`, `labels`, `commonAnnotations`,
 //! `configMapGenerator`/`secretGenerator` (with `behavior`, `generatorOptions` and the v5 name
-//! hash), `replacements`, `vars`, `sortOptions`, and the builtin transformer configurations of
-//! `transformers:`/`generators:`. Patches use the shared implementations of
+//! hash), `replacements`, `vars`, `sortOptions`, `crds` (object references declared in OpenAPI
+//! definitions), `configurations`, `buildMetadata` (origin and transformer annotations, the
+//! managed-by label), and the builtin transformer and generator configurations of
+//! `transformers:`/`generators:` (including `IAMPolicyGenerator`). Kustomization field names
+//! match case-insensitively, as in kustomize. Patches use the shared implementations of
 //! [`gitops_core::patch`].
 //!
 //! Not supported: remote resources (Git URLs, HTTP), `helmCharts`, exec/container plugins and

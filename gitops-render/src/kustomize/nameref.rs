@@ -48,6 +48,12 @@ pub(crate) fn builtin() -> Vec<BackRef> {
         "volumes/projected/sources/configMap/name",
     ]);
     cm.push(FieldSpec::new("*", "", "spec/configSource/configMap", false));
+    let rbac = "rbac.authorization.k8s.io";
+    let resource_names = [
+        FieldSpec::new(rbac, "Role", "rules/resourceNames", false),
+        FieldSpec::new(rbac, "ClusterRole", "rules/resourceNames", false),
+    ];
+    cm.extend(resource_names.iter().cloned());
     let mut secret = pod_paths(&[
         "volumes/secret/secretName",
         "containers/env/valueFrom/secretKeyRef/name",
@@ -109,6 +115,7 @@ pub(crate) fn builtin() -> Vec<BackRef> {
         ),
         FieldSpec::new("", "PersistentVolume", "spec/csi/nodeStageSecretRef/name", false),
     ]);
+    secret.extend(resource_names);
     let service = vec![
         FieldSpec::new("*", "Ingress", "spec/rules/http/paths/backend/serviceName", false),
         FieldSpec::new("*", "Ingress", "spec/backend/serviceName", false),
@@ -140,7 +147,6 @@ pub(crate) fn builtin() -> Vec<BackRef> {
             false,
         ),
     ];
-    let rbac = "rbac.authorization.k8s.io";
     let mut sa = pod_paths(&["serviceAccountName", "serviceAccount"]);
     sa.push(FieldSpec::new(rbac, "RoleBinding", "subjects", false));
     sa.push(FieldSpec::new(rbac, "ClusterRoleBinding", "subjects", false));
@@ -218,6 +224,16 @@ pub(crate) fn builtin() -> Vec<BackRef> {
             ],
         ),
     ];
+    out.push(back(
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicy",
+        vec![FieldSpec::new(
+            "admissionregistration.k8s.io",
+            "ValidatingAdmissionPolicyBinding",
+            "spec/policyName",
+            false,
+        )],
+    ));
     for b in &mut out {
         if b.group.as_deref() == Some("*") {
             b.group = None;
@@ -254,6 +270,82 @@ pub(crate) fn from_config(v: &Value) -> Vec<BackRef> {
         .collect()
 }
 
+/// Name references declared by a `crds:` file: an OpenAPI definitions map in which properties
+/// marked `x-kubernetes-object-ref-kind` (and `x-kubernetes-object-ref-api-version`) refer by
+/// `name` to objects of that kind.
+pub(crate) fn from_crd_schema(doc: &Value) -> Vec<BackRef> {
+    let Some(defs) = doc.as_object() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (def_name, def) in defs {
+        let kind = def_name.rsplit('.').next().unwrap_or(def_name);
+        let schema = def.get("Schema").unwrap_or(def);
+        let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        if kind.ends_with("List") || !props.contains_key("kind") || !props.contains_key("metadata") {
+            continue;
+        }
+        let mut path = Vec::new();
+        crd_refs(defs, schema, kind, &mut path, &mut out, 0);
+    }
+    out
+}
+
+/// Walks the properties of `schema` (following `$ref`s into `defs`), collecting object
+/// references of `kind` objects.
+fn crd_refs(
+    defs: &serde_json::Map<String, Value>,
+    schema: &Value,
+    kind: &str,
+    path: &mut Vec<String>,
+    out: &mut Vec<BackRef>,
+    depth: usize,
+) {
+    if depth > 16 {
+        return;
+    }
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => match defs.get(r) {
+            Some(d) => d.get("Schema").unwrap_or(d),
+            None => return,
+        },
+        None => schema,
+    };
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    for (name, prop) in props {
+        if depth == 0 && matches!(name.as_str(), "apiVersion" | "kind" | "metadata" | "status") {
+            continue;
+        }
+        path.push(name.clone());
+        if let Some(ref_kind) = prop.get("x-kubernetes-object-ref-kind").and_then(Value::as_str) {
+            let (group, version) = match prop
+                .get("x-kubernetes-object-ref-api-version")
+                .and_then(Value::as_str)
+            {
+                Some(av) => {
+                    let (g, v) = super::res::split_api_version(av);
+                    (Some(g.to_owned()), Some(v.to_owned()))
+                }
+                None => (None, None),
+            };
+            let field = format!("{}/name", path.join("/"));
+            out.push(BackRef {
+                group,
+                version,
+                kind: ref_kind.to_owned(),
+                referrers: vec![FieldSpec::new("*", kind, &field, false)],
+            });
+        } else {
+            crd_refs(defs, prop, kind, path, out, depth + 1);
+        }
+        path.pop();
+    }
+}
+
 fn gvk_selected(b: &BackRef, id: &Id) -> bool {
     b.kind == id.kind
         && b.group.as_deref().is_none_or(|g| g == id.group)
@@ -268,6 +360,14 @@ fn same_ending(a: &[String], b: &[String]) -> bool {
     a[a.len() - n..] == b[b.len() - n..]
 }
 
+/// Like [`same_ending`], but an empty list only matches an empty one.
+fn strict_ending(a: &[String], b: &[String]) -> bool {
+    if a.is_empty() || b.is_empty() {
+        return a.is_empty() && b.is_empty();
+    }
+    same_ending(a, b)
+}
+
 /// The referral `old` names, seen from `referrer` (index `ri`), or an error when ambiguous.
 fn select<'a>(
     res: &'a [Res],
@@ -275,6 +375,7 @@ fn select<'a>(
     old: &str,
     referrer: &Res,
     role_kind: Option<&str>,
+    name_only: bool,
 ) -> Result<Option<&'a Res>, String> {
     let mut cands: Vec<&Res> = res
         .iter()
@@ -287,6 +388,14 @@ fn select<'a>(
         .collect();
     if cands.len() == 1 {
         return Ok(cands.first().copied());
+    }
+    // prefer candidates whose prefixes and suffixes end like the referrer's, where an empty
+    // list only matches an empty one
+    let strict = |r: &Res| {
+        strict_ending(&r.prefixes, &referrer.prefixes) && strict_ending(&r.suffixes, &referrer.suffixes)
+    };
+    if cands.iter().any(|r| strict(r)) {
+        cands.retain(|r| strict(r));
     }
     let rid = referrer.id();
     let referrer_cluster = super::fieldspec::is_cluster_scoped(&rid.group, &rid.kind);
@@ -301,7 +410,11 @@ fn select<'a>(
         [] => Ok(None),
         [one] => Ok(Some(*one)),
         [first, rest @ ..] => {
-            if rest.iter().all(|r| r.id().equals(&first.id())) {
+            // for a plain name field, candidates that all carry the same name are unambiguous
+            if rest
+                .iter()
+                .all(|r| r.id().equals(&first.id()) || (name_only && r.name() == first.name()))
+            {
                 Ok(Some(*first))
             } else {
                 let ids: Vec<String> = cands.iter().map(|r| r.id().to_string()).collect();
@@ -357,7 +470,7 @@ fn fix_value(
 ) -> Result<(), String> {
     match v {
         Value::String(s) => {
-            if let Some(t) = select(all, b, s, referrer, role_kind)? {
+            if let Some(t) = select(all, b, s, referrer, role_kind, true)? {
                 *s = t.name().to_owned();
             }
         }
@@ -396,7 +509,7 @@ fn fix_value(
                 })
                 .cloned()
                 .collect();
-            if let Some(t) = select(&cands, b, &name, referrer, None)? {
+            if let Some(t) = select(&cands, b, &name, referrer, None, false)? {
                 m.insert("name".into(), Value::String(t.name().to_owned()));
                 if ns.is_some() || !t.namespace().is_empty() {
                     if !t.namespace().is_empty() {

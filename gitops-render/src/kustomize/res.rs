@@ -74,6 +74,75 @@ pub(crate) struct Res {
     pub needs_hash: bool,
     /// Made by a generator (ConfigMap/Secret).
     pub generated: bool,
+    /// Where the resource came from (`buildMetadata: [originAnnotations]`).
+    pub origin: Option<Origin>,
+    /// The transformers that ran over the resource, in order
+    /// (`buildMetadata: [transformerAnnotations]`).
+    pub transformations: Vec<Origin>,
+}
+
+/// Where a resource or a transformer was configured: a resource file (`path`), or the file
+/// that configured a generator or transformer (`configuredIn`) with its `configuredBy` id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Loaded from this tree path.
+    File(String),
+    /// Configured in a file (tree path) by a builtin plugin.
+    Plugin {
+        /// The tree path of the kustomization or plugin config file.
+        configured_in: String,
+        /// `apiVersion`, `kind`, and optional `name` and `namespace` of the plugin config.
+        by: Vec<(&'static str, String)>,
+    },
+}
+
+impl Origin {
+    /// A builtin plugin configured in `file`, with the name and namespace of `cfg`'s metadata.
+    pub(crate) fn builtin(file: &str, kind: &str, cfg: Option<&Value>) -> Origin {
+        let mut by = vec![("apiVersion", "builtin".to_owned()), ("kind", kind.to_owned())];
+        let md = cfg.and_then(|c| c.get("metadata"));
+        for key in ["name", "namespace"] {
+            if let Some(v) = md.and_then(|m| m.get(key)).and_then(Value::as_str) {
+                by.push((key, v.to_owned()));
+            }
+        }
+        Origin::Plugin {
+            configured_in: file.to_owned(),
+            by,
+        }
+    }
+
+    /// The origin as YAML lines, paths relative to `root`; `item` formats it as a list element.
+    pub(crate) fn to_yaml(&self, root: &str, item: bool) -> String {
+        let q = |s: &str| {
+            super::emit::value_to_yaml(&Value::String(s.to_owned()))
+                .trim_end()
+                .to_owned()
+        };
+        let mut lines = Vec::new();
+        match self {
+            Origin::File(p) => lines.push(format!("path: {}", q(&super::util::relative(root, p)))),
+            Origin::Plugin { configured_in, by } => {
+                lines.push(format!(
+                    "configuredIn: {}",
+                    q(&super::util::relative(root, configured_in))
+                ));
+                lines.push("configuredBy:".to_owned());
+                for (k, v) in by {
+                    lines.push(format!("  {k}: {}", q(v)));
+                }
+            }
+        }
+        let mut out = String::new();
+        for (i, l) in lines.iter().enumerate() {
+            if item {
+                out.push_str(if i == 0 { "- " } else { "  " });
+            }
+            out.push_str(l);
+            out.push('\n');
+        }
+        out
+    }
 }
 
 impl Res {
@@ -85,6 +154,8 @@ impl Res {
             suffixes: Vec::new(),
             needs_hash: false,
             generated: false,
+            origin: None,
+            transformations: Vec::new(),
         }
     }
 

@@ -33,6 +33,16 @@ pub(crate) fn basename(path: &str) -> &str {
     }
 }
 
+/// Tree path `path` relative to directory `dir` (`../base/x.yaml`).
+pub(crate) fn relative(dir: &str, path: &str) -> String {
+    let d: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    let p: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let common = d.iter().zip(&p).take_while(|(a, b)| a == b).count();
+    let mut out: Vec<&str> = vec![".."; d.len() - common];
+    out.extend(p.iter().skip(common));
+    out.join("/")
+}
+
 /// Whether tree path `path` is `dir` or below it.
 pub(crate) fn is_within(path: &str, dir: &str) -> bool {
     dir.is_empty() || path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))

@@ -80,16 +80,34 @@ fn multiple_explicit_types_is_invalid() {
 fn detected_types_render_with_their_engines() {
     let tree = fixture_tree();
     // Kustomize is native: a kustomization directly in the path is built.
-    let objs = render_with(&SourceRenderer::new(), &tree, "kustomize-app", &ApplicationSource::default()).unwrap();
+    let objs = render_with(
+        &SourceRenderer::new(),
+        &tree,
+        "kustomize-app",
+        &ApplicationSource::default(),
+    )
+    .unwrap();
     assert!(!objs.is_empty());
     // Helm needs a helm binary; without one the error says what to install.
-    if gitops_render::helm::HelmRenderer::from_env().find_binary().is_err() {
-        let e = render_with(&SourceRenderer::new(), &tree, "helm-app", &ApplicationSource::default()).unwrap_err();
+    if gitops_render::helm::HelmRenderer::from_env()
+        .find_binary()
+        .is_err()
+    {
+        let e = render_with(
+            &SourceRenderer::new(),
+            &tree,
+            "helm-app",
+            &ApplicationSource::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported);
         assert!(e.to_string().contains("helm"), "{e}");
     }
     // An explicit plugin source with no plugin configured says so.
-    let plugin = ApplicationSource { plugin: Some(SourcePlugin::default()), ..Default::default() };
+    let plugin = ApplicationSource {
+        plugin: Some(SourcePlugin::default()),
+        ..Default::default()
+    };
     let e = render_with(&SourceRenderer::new(), &tree, "plain", &plugin).unwrap_err();
     assert!(e.to_string().contains("plugin"), "{e}");
 }

@@ -65,7 +65,7 @@ fn temp_repo(files: &[(&str, &str)]) -> tempfile::TempDir {
 fn cm(name: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n")
 }
-mod kustomize;
 mod git;
 mod helm;
+mod kustomize;
 mod plugin;
