@@ -99,6 +99,9 @@ pub struct RenderInput<'a> {
     pub tree: &'a dyn SourceTree,
     /// The source's path inside the tree (`""` for the root), normalised without leading or trailing `/`.
     pub path: &'a str,
+    /// Trees of the application's `ref` sources (multi-source apps), by ref name without `$`;
+    /// Helm value files written `$<ref>/path` are read from them.
+    pub refs: &'a [(String, SharedSourceTree)],
 }
 
 impl fmt::Debug for RenderInput<'_> {
@@ -125,7 +128,15 @@ impl<'a> RenderInput<'a> {
             source,
             tree,
             path,
+            refs: &[],
         }
+    }
+
+    /// The same input with the trees of the app's `ref` sources.
+    #[must_use]
+    pub fn with_refs(mut self, refs: &'a [(String, SharedSourceTree)]) -> Self {
+        self.refs = refs;
+        self
     }
 }
 

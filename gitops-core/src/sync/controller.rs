@@ -387,10 +387,23 @@ impl AppController {
                 "application has no source (spec.source or spec.sources)",
             ));
         }
+        // Multi-source: `ref` sources are resolved first and passed to the others ($ref value files);
+        // a source that only provides a ref (no path, no chart) renders nothing itself.
+        let mut refs: Vec<(String, crate::engine::SharedSourceTree)> = Vec::new();
+        if app.has_multiple_sources() {
+            for source in &sources {
+                if let Some(name) = source.reference.as_deref().filter(|r| !r.is_empty()) {
+                    refs.push((name.to_owned(), self.resolver.resolve(source, ctx)?));
+                }
+            }
+        }
         for source in sources {
+            if source.reference.is_some() && source.path.is_none() && source.chart.is_none() {
+                continue;
+            }
             let tree = self.resolver.resolve(source, ctx)?;
             let path = source.normalized_path();
-            let input = RenderInput::new(&actx, source, tree.as_ref(), &path);
+            let input = RenderInput::new(&actx, source, tree.as_ref(), &path).with_refs(&refs);
             objects.extend(self.renderer.render(&input)?);
             if revision.is_empty() {
                 revision = tree.revision().to_owned();

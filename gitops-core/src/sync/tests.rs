@@ -522,3 +522,29 @@ fn cascading_delete_of_an_app_of_apps_deletes_the_children_resources() {
         .is_none()
     );
 }
+
+#[test]
+fn multi_source_apps_skip_ref_only_sources_and_pass_refs() {
+    let c = MemoryCluster::new();
+    let ctl = controller(
+        &c,
+        &[(
+            "web",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\n".to_owned(),
+        )],
+    );
+    let a = app(r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: multi, namespace: argocd}
+spec:
+  project: default
+  sources:
+    - {repoURL: ./values-repo, ref: values}
+    - {repoURL: ./r, path: web}
+  destination: {server: "https://kubernetes.default.svc", namespace: multi}
+  syncPolicy: {syncOptions: [CreateNamespace=true]}
+"#);
+    let (objs, _) = ctl.render(&a, &ResolveContext::default()).unwrap();
+    assert_eq!(objs.iter().map(|o| o.name()).collect::<Vec<_>>(), ["web"]);
+}

@@ -334,7 +334,9 @@ impl Renderer for HelmRenderer {
 
     /// [`render_with_refs`](Self::render_with_refs) without ref sources.
     fn render(&self, input: &RenderInput<'_>) -> Result<Vec<Object>, EngineError> {
-        self.render_with_refs(input, &HashMap::new())
+        let refs: HashMap<String, SharedSourceTree> =
+            input.refs.iter().map(|(k, t)| (k.clone(), t.clone())).collect();
+        self.render_with_refs(input, &refs)
     }
 }
 
