@@ -1,7 +1,7 @@
 //! Sources and renderers for gitops-rs: where an Application's manifests come from and how they
 //! become Kubernetes objects.
 //!
-//! - [`FsTree`]: a [`SourceTree`] over a directory on disk that refuses paths and symbolic
+//! - [`FsTree`]: a [`SourceTree`](gitops_core::engine::SourceTree) over a directory on disk that refuses paths and symbolic
 //!   links leaving the repository (Argo CD CVE-2022-24348 class) and bounds what it reads;
 //! - [`LocalResolver`]: a [`SourceResolver`] for `repoURL`s that are local paths or `file://`
 //!   URLs; [`git::GitResolver`] for Git repositories (gix: branches, tags, SHAs, semver

@@ -9,11 +9,20 @@
 //!   (gix has no in-process upload-pack), so it needs `git` on `PATH`.
 //! - `ssh://` and `git@host:path` run the `ssh` program (`-o BatchMode=yes`; with
 //!   [`Credential::SshKey`], `-i <key> -o IdentitiesOnly=yes`).
-//! - `http://` and `https://` are [`ErrorKind::Unsupported`] in this build: the HTTP transport is
-//!   not compiled in (see the crate's `Cargo.toml`).
+//! - `http://` and `https://` use Git's smart HTTP protocol, in process (reqwest, with rustls and
+//!   the ring crypto provider, which is installed as the process default when no other provider
+//!   is; server certificates are checked against the system's trust store). The dumb HTTP
+//!   protocol is not supported.
 //!
 //! Repositories are opened *isolated*: the user's and the system's Git configuration, credential
 //! helpers and prompts are never consulted; credentials come only from [`Credentials`].
+//!
+//! # Credentials over HTTP
+//! [`Credential::Basic`] and [`Credential::Token`] are sent as HTTP basic authentication when the
+//! server asks for them (a `401` response), as `git` does; user information in the URL
+//! (`https://user:password@host/repo`) is sent with the first request. Like `git` and Argo CD,
+//! credentials are sent over plain `http://` too when they are configured for such a URL. A
+//! server asking for credentials when none are configured is an error.
 //!
 //! # Revision resolution (Argo CD `lsRemote`, spec ops §5.1)
 //! 1. A full 40-hex SHA is used as is: no network call when the commit is already cached.
@@ -65,7 +74,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 use gitops_core::engine::{
@@ -646,12 +655,19 @@ impl GitResolver {
     ) -> Result<(), EngineError> {
         let label = url::redact(repo_url);
         let credential = self.credentials.credential_for(repo_url);
-        let fail = |kind: ErrorKind, what: &str, cause: &dyn fmt::Display| {
-            let cause = url::scrub(
-                &lowercase_first(&cause.to_string()),
-                repo_url,
-                &credential.secrets(),
-            );
+        // Configured credentials first, else the URL's user information (which gix also sends
+        // with the first request).
+        let user_password = credential
+            .user_password()
+            .map(|(u, p)| (u.to_owned(), p.to_owned()))
+            .or_else(|| url_user_password(repo_url));
+        let mut owned_secrets: Vec<String> = credential.secrets().into_iter().map(str::to_owned).collect();
+        if let Some((_, password)) = &user_password {
+            owned_secrets.push(password.clone());
+        }
+        let secrets: Vec<&str> = owned_secrets.iter().map(String::as_str).collect();
+        let fail = |kind: ErrorKind, what: &str, cause: &dyn std::error::Error| {
+            let cause = url::scrub(&error_chain(cause), repo_url, &secrets);
             EngineError::new(
                 kind,
                 format!("repository {label} at revision {rev}: {what}: {cause}"),
@@ -659,10 +675,7 @@ impl GitResolver {
         };
         let transport = url::transport(repo_url);
         if transport == Some(Transport::Http) {
-            return Err(EngineError::unsupported(format!(
-                "repository {label}: http(s) repositories are not supported by this build \
-                 (gix is compiled without an http transport); use git://, ssh:// or file://"
-            )));
+            install_tls_provider();
         }
         let gix_url = to_gix_url(repo_url);
         self.init_cache(entry, &label)?;
@@ -687,9 +700,6 @@ impl GitResolver {
             .map(|r| r.with_fetch_tags(gix::remote::fetch::Tags::None))
             .map_err(|e| fail(ErrorKind::Invalid, "invalid repository url", &e))?;
         self.ls_remotes.fetch_add(1, Ordering::Relaxed);
-        let user_password = credential
-            .user_password()
-            .map(|(u, p)| (u.to_owned(), p.to_owned()));
         let connection = remote
             .connect(gix::remote::Direction::Fetch)
             .map_err(|e| fail(ErrorKind::Unavailable, "cannot connect", &e))?
@@ -716,7 +726,46 @@ impl GitResolver {
     }
 }
 
-/// Answers gix's credential requests from our [`Credential`] only (never helpers or prompts).
+/// The user name and password in an `http(s)://` URL (percent-decoded), if it has both.
+fn url_user_password(repo_url: &str) -> Option<(String, String)> {
+    if url::transport(repo_url) != Some(Transport::Http) {
+        return None;
+    }
+    let parsed = gix::url::parse(gix::bstr::BStr::new(repo_url.trim())).ok()?;
+    Some((parsed.user()?.to_owned(), parsed.password()?.to_owned()))
+}
+
+/// An error and its sources, each starting lowercase, separated by `: ` (a source whose text is
+/// already part of the message is left out).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = lowercase_first(&error.to_string());
+    let mut source = error.source();
+    while let Some(e) = source {
+        let part = lowercase_first(&e.to_string());
+        if !part.is_empty() && !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = e.source();
+    }
+    text
+}
+
+/// Makes rustls' ring provider the process-wide default unless a provider is installed already:
+/// reqwest is built without one (`rustls-no-provider`) and takes the default when gix creates
+/// its HTTP client.
+fn install_tls_provider() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // An error means that another thread installed a provider first, which is as good.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    });
+}
+
+/// Answers gix's credential requests (an HTTP server asking for authentication) from our
+/// [`Credential`] only, never from helpers or prompts.
 fn credential_callback(
     user_password: &Option<(String, String)>,
     action: gix::credentials::helper::Action,
@@ -732,6 +781,11 @@ fn credential_callback(
                 next: ctx.into(),
             }))
         }
+        (gix::credentials::helper::Action::Get(_), None) => Err(gix::error::unauthenticated(
+            "the server requires authentication and no credentials are configured for this repository",
+        )
+        .unauthenticated_error()),
+        // Store and erase: nothing is stored.
         _ => Ok(None),
     }
 }

@@ -1,5 +1,5 @@
-//! Git sources: revision resolution over file:// and git://, trees read without checkout, caching,
-//! fallback to the last good commit, path safety, and manifest-generate-paths.
+//! Git sources: revision resolution over file://, git:// and smart HTTP, trees read without
+//! checkout, caching, fallback to the last good commit, path safety, and manifest-generate-paths.
 //!
 //! Repositories are made with the `git` CLI in temporary directories.
 
@@ -20,6 +20,10 @@ use gitops_render::git::{Credential, CredentialSet, DefaultResolver, GitResolver
 use gitops_render::{DirectoryRenderer, render_source};
 
 use crate::cm;
+
+mod http_server;
+
+use http_server::{HttpBackend, basic_authorization};
 
 /// Runs `git` in `dir` with a reproducible, user-independent configuration; returns stdout.
 fn run_git(dir: &Path, args: &[&str]) -> String {
@@ -297,6 +301,117 @@ fn unreachable_git_daemon_keeps_serving_the_last_good_commit() {
     assert_eq!(git.resolve_revision(&url, "main", "").unwrap(), f.c3);
     let err = git.last_error(&url).expect("the error is kept");
     assert!(err.contains(&url) && err.contains("main"), "{err}");
+}
+
+/// Starts `git http-backend` behind a test HTTP server, or skips (a failure when `CI` is set).
+fn http_or_skip(root: &Path, basic_auth: Option<(&str, &str)>) -> Option<HttpBackend> {
+    match HttpBackend::start(root, basic_auth) {
+        Ok(server) => Some(server),
+        Err(reason) if std::env::var_os("CI").is_some() => {
+            panic!("git http-backend unavailable in CI: {reason}")
+        }
+        Err(reason) => {
+            println!("skipped: git http-backend unavailable: {reason}");
+            None
+        }
+    }
+}
+
+#[test]
+fn resolves_revisions_over_smart_http() {
+    let f = Fixture::new();
+    let Some(server) = http_or_skip(f.tmp.path(), None) else {
+        return;
+    };
+    check_resolution(&f, &server.url("src"));
+    assert!(server.authorizations().iter().all(Option::is_none));
+}
+
+#[test]
+fn http_credentials_reach_the_server_and_never_show_up() {
+    let f = Fixture::new();
+    let Some(server) = http_or_skip(f.tmp.path(), Some(("bot", "pa55-secret"))) else {
+        return;
+    };
+    let url = server.url("src");
+    let with = |cache: &str, credential: Credential| {
+        GitResolver::new(f.tmp.path().join(cache))
+            .with_credentials(CredentialSet::new().with(url.clone(), credential))
+    };
+    let hidden = |shown: &str| {
+        for secret in ["pa55-secret", "wr0ng-secret", "t0k3n-secret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            !shown.contains(&basic_authorization("bot", "pa55-secret")[6..]),
+            "{shown}"
+        );
+    };
+
+    // The right credentials: branch, tag and tree.
+    let git = with("cache", Credential::basic("bot", "pa55-secret"));
+    assert_eq!(git.resolve_revision(&url, "main", "").unwrap(), f.c3);
+    assert_eq!(git.resolve_revision(&url, "v1.2.3", "").unwrap(), f.c2);
+    let tree = git
+        .resolve(
+            &source(&url, "v1.0.0", "apps/guestbook"),
+            &ResolveContext::default(),
+        )
+        .unwrap();
+    assert_eq!(tree.revision(), f.c1);
+    assert_eq!(
+        tree.read_file("apps/guestbook/cm.yaml").unwrap(),
+        cm("guestbook-v1").as_bytes()
+    );
+    let auths = server.authorizations();
+    assert_eq!(
+        auths.first(),
+        Some(&None),
+        "asked for only after a 401: {auths:?}"
+    );
+    assert!(
+        auths.contains(&Some(basic_authorization("bot", "pa55-secret"))),
+        "{auths:?}"
+    );
+    hidden(&format!("{git:?}"));
+
+    // No credentials, a wrong password, a wrong token: errors without secrets.
+    let anonymous = GitResolver::new(f.tmp.path().join("cache-anonymous"));
+    let e = anonymous.resolve_revision(&url, "main", "").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.message().contains("no credentials are configured"), "{e}");
+    for (cache, credential) in [
+        ("cache-wrong", Credential::basic("bot", "wr0ng-secret")),
+        ("cache-token", Credential::token("t0k3n-secret")),
+    ] {
+        let git = with(cache, credential);
+        let e = git.resolve_revision(&url, "main", "").unwrap_err();
+        assert!(
+            e.message()
+                .starts_with(&format!("repository {url} at revision main: ")),
+            "{e}"
+        );
+        hidden(&format!("{e} {e:?} {git:?} {:?}", git.last_error(&url)));
+    }
+    let token = basic_authorization(Credential::TOKEN_USERNAME, "t0k3n-secret");
+    assert!(server.authorizations().contains(&Some(token)));
+
+    // User information in the URL: sent, and redacted from errors.
+    let in_url = |user_info: &str| url.replacen("http://", &format!("http://{user_info}@"), 1);
+    let git = GitResolver::new(f.tmp.path().join("cache-url"));
+    assert_eq!(
+        git.resolve_revision(&in_url("bot:pa55-secret"), "main", "")
+            .unwrap(),
+        f.c3
+    );
+    let wrong = in_url("bot:wr0ng-secret");
+    let e = GitResolver::new(f.tmp.path().join("cache-url-wrong"))
+        .resolve_revision(&wrong, "main", "")
+        .unwrap_err();
+    assert!(e.message().contains("not accepted"), "{e}");
+    let shown = format!("{e} {e:?}");
+    hidden(&shown);
+    assert!(shown.contains(&in_url("***")), "{shown}");
 }
 
 /// All regular files of a tree, walking directories (links are left out, as ls-tree lists them
@@ -616,9 +731,18 @@ fn default_resolver_dispatches_local_and_git_sources() {
     let plain = f.tmp.path().join("plain");
     write(&plain, "apps/guestbook/cm.yaml", &cm("plain"));
     assert_eq!(read("./plain", "main"), ("local".to_owned(), cm("plain")));
+    // https:// goes to the Git resolver (a closed port: the connection is refused).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = fails(resolver.resolve(
+        &source(&format!("https://127.0.0.1:{port}/org/repo"), "", "."),
+        &ctx,
+    ));
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     // Not supported.
-    let e = fails(resolver.resolve(&source("https://example.invalid/org/repo", "", "."), &ctx));
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
     let e = fails(resolver.resolve(&source("oci://registry/x", "", "."), &ctx));
     assert_eq!(e.kind(), ErrorKind::Unsupported);
 }
