@@ -69,7 +69,9 @@ fn resolver() -> SharedSourceResolver {
 /// # Errors
 /// The message when the target cannot be read or a source cannot be rendered.
 pub(crate) fn run(args: &RenderArgs, json: bool) -> Result<ExitCode, String> {
-    let mut renderer = SourceRenderer::new();
+    let mut renderer = SourceRenderer::new().with(Arc::new(
+        gitops_render::kustomize::KustomizeRenderer::new().with_remote_resolver(resolver()),
+    ));
     if !args.plugins.is_empty() {
         let configs = args
             .plugins

@@ -36,11 +36,13 @@ impl Session {
         }
         // Local directories as they are, Git repositories through gix, cached next to the state.
         let git_cache = state.parent().unwrap_or(Path::new(".")).join("git");
-        let controller = AppController::new(
-            syncer,
-            Arc::new(gitops_render::DefaultResolver::new(git_cache)),
-            Arc::new(gitops_render::SourceRenderer::new()),
-        );
+        let resolver: gitops_core::engine::SharedSourceResolver =
+            Arc::new(gitops_render::DefaultResolver::new(git_cache));
+        // Kustomize's remote git bases come through the same resolver.
+        let renderer = gitops_render::SourceRenderer::new().with(Arc::new(
+            gitops_render::kustomize::KustomizeRenderer::new().with_remote_resolver(resolver.clone()),
+        ));
+        let controller = AppController::new(syncer, resolver, Arc::new(renderer));
         Ok(Session {
             cluster,
             controller,

@@ -1,12 +1,15 @@
-//! Git sources: [`GitResolver`] fetches repositories with [gix](https://docs.rs/gix) into a
-//! local cache, resolves `targetRevision` to a commit, and serves the commit's tree as a
-//! [`GitTree`] read straight from the object database (no checkout). [`DefaultResolver`]
-//! dispatches between it and [`LocalResolver`].
+//! Git sources: [`GitResolver`] fetches remote repositories with [gix](https://docs.rs/gix) into
+//! a local cache (local repositories are read in place), resolves `targetRevision` to a commit,
+//! and serves the commit's tree as a [`GitTree`] read straight from the object database (no
+//! checkout). [`DefaultResolver`] dispatches between it and [`LocalResolver`].
+//!
+//! No `git` program is ever run, except `ssh` for SSH URLs.
 //!
 //! # Transports
 //! - `git://` (the git daemon protocol) is pure Rust.
-//! - `file://` runs `git-upload-pack` on the served repository, as `git clone file://…` does
-//!   (gix has no in-process upload-pack), so it needs `git` on `PATH`.
+//! - `file://` URLs and local paths are not fetched: the repository (bare or with a work tree)
+//!   is opened in place with gix and read directly, in process (see
+//!   [Local repositories](#local-repositories-in-place)).
 //! - `ssh://` and `git@host:path` run the `ssh` program (`-o BatchMode=yes`; with
 //!   [`Credential::SshKey`], `-i <key> -o IdentitiesOnly=yes`).
 //! - `http://` and `https://` use Git's smart HTTP protocol, in process (reqwest, with rustls and
@@ -27,7 +30,8 @@
 //! # Revision resolution (Argo CD `lsRemote`, spec ops §5.1)
 //! 1. A full 40-hex SHA is used as is: no network call when the commit is already cached.
 //! 2. Otherwise the remote's refs are listed (cached for [`GitResolver::with_ref_cache_ttl`],
-//!    3 minutes by default, per repository). Empty means `HEAD`, the remote's default branch.
+//!    3 minutes by default, per repository; this holds for local repositories too, whose refs
+//!    are read from disk). Empty means `HEAD`, the remote's default branch.
 //! 3. An exact version (`v1.2.3`, `1.0`) is a plain name; a semver constraint (`*`, `1.2.*`,
 //!    `>=1.0.0 <2.0.0`, `~1.2`, `^1.2`, `1.0 - 2.0`, `a || b`, `v` prefixes allowed) picks the
 //!    highest matching *tag*; pre-releases need a `-0` suffix. `tagPrefix` filters tags by
@@ -47,6 +51,22 @@
 //!   served without any network call.
 //! - When the remote cannot be reached, a revision resolved before keeps resolving to its last
 //!   good commit; the error is kept in [`GitResolver::last_error`].
+//!
+//! # Local repositories, in place
+//! A `file://` URL (`file:///path` or `file://localhost/path`) or a local path naming a Git
+//! repository, bare or not, is never fetched or copied: it is opened where it is with
+//! `gix::open` (isolated, as above) and refs, tags, SHAs and semver constraints are resolved, and
+//! trees read, from its own object database. Nothing is written to the cache directory.
+//! - Ref lookups keep the TTL semantics: a branch that moves in the repository is seen once the
+//!   listed refs are older than the TTL (or at once after [`GitResolver::invalidate_refs`], or
+//!   with a TTL of zero). Each reading of the refs counts as one
+//!   [`ls_remotes`](GitStats::ls_remotes); [`fetches`](GitStats::fetches) never grows.
+//! - Trees are cached by commit, as for remote repositories.
+//! - When the repository cannot be opened (moved away, deleted), a revision resolved before keeps
+//!   resolving to its last good commit as long as that commit's [`GitTree`] is in the tree cache
+//!   (it was served before), and the error is kept in [`GitResolver::last_error`]. There is no
+//!   copy of the objects: the served tree reads its objects from the repository, so files (and
+//!   directories) not read before may then fail to read.
 //!
 //! # Local repositories ([`DefaultResolver`])
 //! A local path or `file://` URL naming a **work tree** is read as a directory ([`FsTree`](crate::FsTree),
@@ -96,20 +116,24 @@ const MAX_CACHED_TREES: usize = 64;
 
 /// Counters of network operations, for tests and metrics (Argo CD's
 /// `argocd_git_request_total{request_type=ls-remote|fetch}`).
+///
+/// For local repositories (read in place), each reading of the refs from disk counts as an
+/// `ls_remote`, and nothing is ever fetched.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GitStats {
     /// Ref listings (`ls-remote`), successful or not.
     pub ls_remotes: u64,
-    /// Pack fetches, successful or not.
+    /// Pack fetches, successful or not (never for local repositories).
     pub fetches: u64,
 }
 
-/// A [`SourceResolver`] for Git repositories, with a local cache of bare repositories.
+/// A [`SourceResolver`] for Git repositories, with a local cache of bare repositories for
+/// remote ones.
 ///
 /// See the [module documentation](self) for transports, revision resolution and caching.
-/// Local paths that are Git repositories are accepted too and read through Git (use
-/// [`DefaultResolver`] to read work trees as directories).
+/// `file://` URLs and local paths that are Git repositories are accepted too and read through
+/// Git, in place (use [`DefaultResolver`] to read work trees as directories).
 ///
 /// ```no_run
 /// use gitops_core::engine::{ResolveContext, SourceResolver};
@@ -152,8 +176,10 @@ impl fmt::Debug for GitResolver {
 
 /// One cached repository.
 struct RepoEntry {
-    /// The bare repository in the cache directory.
+    /// The bare repository in the cache directory, or the local repository itself when `local`.
     dir: PathBuf,
+    /// A `file://` repository, read in place: never fetched.
+    local: bool,
     /// Held during network operations and cache initialisation on this repository.
     net: Mutex<()>,
     state: Mutex<RepoState>,
@@ -250,7 +276,8 @@ impl GitResolver {
         &self.cache_dir
     }
 
-    /// Where the bare repository for `repo_url` is (or will be) cached.
+    /// Where the bare repository for `repo_url` is (or will be) cached. Local repositories
+    /// (`file://`) are read in place and never cached there.
     pub fn repo_dir(&self, repo_url: &str) -> PathBuf {
         self.cache_dir.join(url::cache_dir_name(repo_url))
     }
@@ -282,7 +309,8 @@ impl GitResolver {
     }
 
     /// Resolves `revision` (with an optional `tag_prefix`, `""` for none) to a full commit SHA,
-    /// fetching what is missing. See the [module documentation](self).
+    /// fetching what is missing (local repositories are read in place). See the
+    /// [module documentation](self).
     pub fn resolve_revision(
         &self,
         repo_url: &str,
@@ -295,7 +323,8 @@ impl GitResolver {
         self.resolve_locked(&entry, repo_url, revision, tag_prefix)
     }
 
-    /// The tree of `commit` (a full SHA) in `repo_url`, fetching when the commit is not cached.
+    /// The tree of `commit` (a full SHA) in `repo_url`, fetching when the commit is not cached
+    /// (local repositories are read in place).
     pub fn tree(&self, repo_url: &str, commit: &str) -> Result<Arc<GitTree>, EngineError> {
         let repo_url = repo_url.trim();
         let entry = self.entry(repo_url)?;
@@ -334,7 +363,7 @@ impl GitResolver {
             self.ensure_commit(&entry, repo_url, &commit)?;
             roots.push(commit);
         }
-        let repo = open_repo(&entry.dir, &label)?;
+        let repo = self.open_entry(&entry, repo_url, &format!("{from_commit}..{to_commit}"))?;
         let tree_of = |commit: &str| -> Result<ObjectId, EngineError> {
             let id = ObjectId::from_hex(commit.as_bytes()).map_err(|e| {
                 EngineError::invalid(format!("repository {label}: {commit} is not a sha: {e}"))
@@ -390,10 +419,17 @@ impl GitResolver {
 
     fn entry(&self, repo_url: &str) -> Result<Arc<RepoEntry>, EngineError> {
         let key = url::cache_key(repo_url);
+        let local = url::transport(repo_url) == Some(Transport::File);
+        let dir = if local {
+            file_url_path(repo_url)?
+        } else {
+            self.repo_dir(repo_url)
+        };
         let mut repos = lock(&self.repos, "git cache")?;
         Ok(Arc::clone(repos.entry(key).or_insert_with(|| {
             Arc::new(RepoEntry {
-                dir: self.repo_dir(repo_url),
+                dir,
+                local,
                 net: Mutex::new(()),
                 state: Mutex::new(RepoState::default()),
             })
@@ -429,6 +465,7 @@ impl GitResolver {
                 let resolution = self.resolution(&refs, repo_url, shown_rev, tag_prefix)?;
                 self.materialize(entry, repo_url, shown_rev, resolution)
             }
+            None if entry.local => self.list_local(entry, repo_url, shown_rev, tag_prefix),
             None => self.list_and_fetch(entry, repo_url, shown_rev, tag_prefix),
         };
         let mut state = lock(&entry.state, "git cache")?;
@@ -440,8 +477,12 @@ impl GitResolver {
             }
             Err(e) if e.kind() == ErrorKind::Unavailable || e.kind() == ErrorKind::Timeout => {
                 state.last_error = Some(e.message().to_owned());
+                let servable = |commit: &str| {
+                    (entry.local && state.trees.contains_key(commit))
+                        || self.has_commit(entry, &label, commit)
+                };
                 match state.last_good.get(&key) {
-                    Some(commit) if self.has_commit(entry, &label, commit) => Ok(commit.clone()),
+                    Some(commit) if servable(commit) => Ok(commit.clone()),
                     _ => Err(e),
                 }
             }
@@ -483,11 +524,16 @@ impl GitResolver {
             }
             Resolution::ShortSha(prefix) => {
                 let label = url::redact(repo_url);
-                if let Some(found) = self.lookup_prefix(entry, &label, &prefix, rev)? {
+                if let Some(found) = self.lookup_prefix(entry, repo_url, &prefix, rev)? {
                     return Ok(found);
                 }
+                if entry.local {
+                    return Err(EngineError::not_found(format!(
+                        "repository {label}: unable to resolve '{rev}' to a commit sha"
+                    )));
+                }
                 self.fetch_all(entry, repo_url, rev)?;
-                self.lookup_prefix(entry, &label, &prefix, rev)?.ok_or_else(|| {
+                self.lookup_prefix(entry, repo_url, &prefix, rev)?.ok_or_else(|| {
                     EngineError::not_found(format!(
                         "repository {label}: unable to resolve '{rev}' to a commit sha"
                     ))
@@ -534,7 +580,7 @@ impl GitResolver {
                 }
             }
             Resolution::ShortSha(prefix) => {
-                self.lookup_prefix(entry, &label, &prefix, rev)?.ok_or_else(|| {
+                self.lookup_prefix(entry, repo_url, &prefix, rev)?.ok_or_else(|| {
                     EngineError::not_found(format!(
                         "repository {label}: unable to resolve '{rev}' to a commit sha"
                     ))
@@ -543,9 +589,75 @@ impl GitResolver {
         }
     }
 
-    /// Makes sure `commit` is in the cache, fetching everything when it is not.
+    /// Reads the refs of a local repository in place (counted as a ref listing) and resolves
+    /// `rev` against them; nothing is fetched.
+    fn list_local(
+        &self,
+        entry: &RepoEntry,
+        repo_url: &str,
+        rev: &str,
+        tag_prefix: &str,
+    ) -> Result<String, EngineError> {
+        let label = url::redact(repo_url);
+        self.ls_remotes.fetch_add(1, Ordering::Relaxed);
+        let repo = self.open_entry(entry, repo_url, rev)?;
+        let refs = local_refs(&repo).map_err(|e| {
+            self.error(
+                ErrorKind::Unavailable,
+                &label,
+                rev,
+                "cannot list refs",
+                &e,
+                repo_url,
+            )
+        })?;
+        let refs = Arc::new(refs);
+        lock(&entry.state, "git cache")?.refs = Some((Instant::now(), Arc::clone(&refs)));
+        let resolution = self.resolution(&refs, repo_url, rev, tag_prefix)?;
+        self.materialize(entry, repo_url, rev, resolution)
+    }
+
+    /// Opens the repository of `entry`: the local repository itself (an error is
+    /// [`ErrorKind::Unavailable`]) or the cache.
+    fn open_entry(
+        &self,
+        entry: &RepoEntry,
+        repo_url: &str,
+        rev: &str,
+    ) -> Result<gix::Repository, EngineError> {
+        let label = url::redact(repo_url);
+        if !entry.local {
+            return open_repo(&entry.dir, &label);
+        }
+        gix::open_opts(&entry.dir, gix::open::Options::isolated()).map_err(|e| {
+            self.error(
+                ErrorKind::Unavailable,
+                &label,
+                rev,
+                &format!("cannot open the repository at {}", entry.dir.display()),
+                &error_chain(&e),
+                repo_url,
+            )
+        })
+    }
+
+    /// Makes sure `commit` is in the cache, fetching everything when it is not. For a local
+    /// repository, makes sure the commit is in it (or its tree in the tree cache).
     fn ensure_commit(&self, entry: &RepoEntry, repo_url: &str, commit: &str) -> Result<(), EngineError> {
         let label = url::redact(repo_url);
+        if entry.local {
+            if lock(&entry.state, "git cache")?.trees.contains_key(commit) {
+                return Ok(());
+            }
+            let repo = self.open_entry(entry, repo_url, commit)?;
+            return if repo_has_commit(&repo, commit) {
+                Ok(())
+            } else {
+                Err(EngineError::not_found(format!(
+                    "repository {label}: unable to resolve '{commit}' to a commit sha: no such commit"
+                )))
+            };
+        }
         if self.has_commit(entry, &label, commit) {
             return Ok(());
         }
@@ -560,6 +672,10 @@ impl GitResolver {
     }
 
     fn fetch_all(&self, entry: &RepoEntry, repo_url: &str, rev: &str) -> Result<(), EngineError> {
+        if entry.local {
+            // Read in place: there is nothing to fetch (and no `git-upload-pack` to run).
+            return Ok(());
+        }
         let mut always = |_: &gix::Repository, _: &[RemoteRef]| true;
         self.remote_round(entry, repo_url, rev, &mut always)
     }
@@ -574,14 +690,15 @@ impl GitResolver {
     fn lookup_prefix(
         &self,
         entry: &RepoEntry,
-        label: &str,
+        repo_url: &str,
         prefix: &str,
         rev: &str,
     ) -> Result<Option<String>, EngineError> {
-        if !entry.dir.exists() {
+        let label = url::redact(repo_url);
+        if !entry.local && !entry.dir.exists() {
             return Ok(None);
         }
-        let repo = open_repo(&entry.dir, label)?;
+        let repo = self.open_entry(entry, repo_url, rev)?;
         lookup_prefix_in(&repo, prefix)
             .map_err(|msg| EngineError::invalid(format!("repository {label} at revision {rev}: {msg}")))
     }
@@ -825,6 +942,61 @@ fn convert_refs(refs: &[gix::protocol::handshake::Ref]) -> Vec<RemoteRef> {
             Ref::Unborn { .. } => None,
         })
         .collect()
+}
+
+/// The refs of a local repository as `git-upload-pack` would list them: `HEAD` (with its target
+/// when symbolic; left out when unborn) and every ref, peeled to the object it designates.
+/// Refs that cannot be read or peeled are left out, as `git` does.
+fn local_refs(repo: &gix::Repository) -> Result<Vec<RemoteRef>, String> {
+    let mut out = Vec::new();
+    let head = repo
+        .head()
+        .map_err(|e| format!("cannot read HEAD: {}", error_chain(&e)))?;
+    if !head.is_unborn() {
+        let target = head.referent_name().map(|n| n.as_bstr().to_string());
+        if let Ok(id) = head.into_peeled_id() {
+            out.push(RemoteRef {
+                name: "HEAD".to_owned(),
+                target,
+                commit: id.to_string(),
+            });
+        }
+    }
+    let platform = repo
+        .references()
+        .map_err(|e| format!("cannot read refs: {}", error_chain(&e)))?;
+    let all = platform
+        .all()
+        .map_err(|e| format!("cannot read refs: {}", error_chain(&e)))?;
+    for reference in all {
+        let Ok(mut reference) = reference else {
+            continue;
+        };
+        let name = reference.name().as_bstr().to_string();
+        if let Ok(id) = reference.peel_to_id() {
+            out.push(RemoteRef {
+                name,
+                target: None,
+                commit: id.to_string(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The local path of a `file://` URL (`file:///path` or `file://localhost/path`).
+fn file_url_path(repo_url: &str) -> Result<PathBuf, EngineError> {
+    let trimmed = repo_url.trim();
+    let rest = trimmed.get("file://".len()..).unwrap_or("");
+    let path = rest.strip_prefix("localhost").unwrap_or(rest);
+    if path.starts_with('/') {
+        Ok(PathBuf::from(path))
+    } else {
+        Err(EngineError::invalid(format!(
+            "repository {}: a file:// url must name an absolute local path (file:///path)",
+            url::redact(trimmed)
+        )))
+    }
 }
 
 fn repo_has_commit(repo: &gix::Repository, commit: &str) -> bool {

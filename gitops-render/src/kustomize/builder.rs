@@ -1,13 +1,17 @@
 //! The build pipeline (spec `render.md` §3.2).
 
+use std::sync::Arc;
+
 use gitops_core::Object;
-use gitops_core::engine::{ErrorKind, SourceTree};
+use gitops_core::engine::{ErrorKind, ResolveContext, SharedSourceTree, SourceTree};
+use gitops_core::model::ApplicationSource;
 use serde_json::{Map, Value};
 
 use super::fieldspec::{self, FieldSpec};
 use super::generate;
 use super::nameref::{self, BackRef};
 use super::patches::{self, Matcher, Patch, Selector};
+use super::remote::{RemoteTarget, is_remote};
 use super::replace::{self, Var};
 use super::res::{Origin, Res};
 use super::transform::{self, Image};
@@ -65,7 +69,13 @@ struct Acc {
 struct Builder<'a> {
     tree: &'a dyn SourceTree,
     opts: &'a BuildOptions,
+    /// Kustomization directories being built, outermost first (keyed with [`Builder::key`]).
     stack: Vec<String>,
+    /// Identifies the tree in `stack` keys: `""` for the build's own tree, `repo?ref//` for a
+    /// remote one.
+    key: String,
+    /// The repository and `ref` of a remote tree, for origins.
+    remote: Option<Arc<(String, String)>>,
 }
 
 type KResult<T> = Result<T, KustomizeError>;
@@ -83,14 +93,16 @@ fn engine_err(e: &gitops_core::engine::EngineError, file: &str) -> KustomizeErro
     }
 }
 
-fn is_remote(entry: &str) -> bool {
-    entry.contains("://")
-        || entry.starts_with("git@")
-        || entry.starts_with("github.com/")
-        || entry.starts_with("gitlab.com/")
-        || entry.starts_with("bitbucket.org/")
-        || entry.contains("?ref=")
-        || entry.contains(".git//")
+/// Wraps `origin` as one in the remote repository `remote`, if any.
+fn tag_origin(remote: &Option<Arc<(String, String)>>, origin: Origin) -> Origin {
+    match remote {
+        Some(r) if !matches!(origin, Origin::Remote { .. }) => Origin::Remote {
+            repo: r.0.clone(),
+            reference: r.1.clone(),
+            inner: Box::new(origin),
+        },
+        _ => origin,
+    }
 }
 
 fn strings(doc: &Value, key: &str) -> Vec<String> {
@@ -109,6 +121,96 @@ fn list<'v>(doc: &'v Value, key: &str) -> &'v [Value] {
 }
 
 impl Builder<'_> {
+    fn tag(&self, origin: Origin) -> Origin {
+        tag_origin(&self.remote, origin)
+    }
+
+    /// Resolves a remote target's tree and loads the kustomization at its path; the error when
+    /// there is no resolver, the target does not parse or cannot be loaded.
+    fn load_remote(
+        &self,
+        k: &Kust,
+        field: &str,
+        entry: &str,
+    ) -> KResult<(RemoteTarget, SharedSourceTree, Kust)> {
+        let Some(resolver) = self.opts.remote() else {
+            let message = if field == "components" {
+                format!("remote component {entry}: remote resources are not supported")
+            } else {
+                format!(
+                    "remote resource {entry}: remote git and http resources are not supported by the native kustomize renderer"
+                )
+            };
+            return Err(KustomizeError::unsupported(&shown(&k.file), field, message));
+        };
+        let Some(target) = RemoteTarget::parse(entry) else {
+            return Err(KustomizeError::unsupported(
+                &shown(&k.file),
+                field,
+                format!("remote resource {entry}: only git repositories are supported, not http files"),
+            ));
+        };
+        if target.path.split('/').any(|p| p == "..") {
+            return Err(KustomizeError::Forbidden {
+                message: format!("remote target '{entry}' leaves its repository root"),
+            });
+        }
+        let remote_err = |kind: ErrorKind, message: String| KustomizeError::Remote {
+            file: shown(&k.file),
+            field: field.to_owned(),
+            target: entry.to_owned(),
+            kind,
+            message,
+        };
+        let source = ApplicationSource {
+            repo_url: target.repo_url.clone(),
+            target_revision: target.reference.clone(),
+            ..ApplicationSource::default()
+        };
+        let tree = resolver
+            .resolve(&source, &ResolveContext::default())
+            .map_err(|e| remote_err(e.kind(), e.message().to_owned()))?;
+        let sub = Builder {
+            tree: &*tree,
+            opts: self.opts,
+            stack: Vec::new(),
+            key: String::new(),
+            remote: None,
+        };
+        let kust = sub
+            .load_kust(&target.path)
+            .map_err(|e| remote_err(ErrorKind::Invalid, e.to_string()))?
+            .ok_or_else(|| {
+                remote_err(
+                    ErrorKind::Invalid,
+                    format!(
+                        "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{}'",
+                        shown(&target.path)
+                    ),
+                )
+            })?;
+        Ok((target, tree, kust))
+    }
+
+    /// Runs the remote kustomization `kust` of `tree` over `acc`.
+    fn run_remote(
+        &self,
+        target: &RemoteTarget,
+        tree: &dyn SourceTree,
+        kust: &Kust,
+        acc: Acc,
+    ) -> KResult<Acc> {
+        let reference = target.reference.clone().unwrap_or_default();
+        let mut sub = Builder {
+            tree,
+            opts: self.opts,
+            stack: self.stack.clone(),
+            key: format!("{}?ref={reference}//", target.repo_url),
+            remote: Some(Arc::new((target.repo_url.clone(), reference))),
+        };
+        sub.run(kust, acc)
+    }
+
     fn invalid(&self, k: &Kust, field: &str, msg: impl Into<String>) -> KustomizeError {
         KustomizeError::invalid(&shown(&k.file), field, msg)
     }
@@ -185,14 +287,15 @@ impl Builder<'_> {
         if self.stack.len() > MAX_DEPTH {
             return Err(self.invalid(k, "resources", "kustomizations are nested too deeply"));
         }
-        if self.stack.contains(&k.dir) {
+        let key = format!("{}{}", self.key, k.dir);
+        if self.stack.contains(&key) {
             return Err(self.invalid(
                 k,
                 "resources",
                 format!("cycle detected: '{}' includes itself", shown(&k.dir)),
             ));
         }
-        self.stack.push(k.dir.clone());
+        self.stack.push(key);
         let r = self.run_inner(k, &mut acc);
         self.stack.pop();
         r.map(|()| acc)
@@ -238,7 +341,7 @@ impl Builder<'_> {
         let global = doc.get("generatorOptions");
         for (kind, field) in [("ConfigMap", "configMapGenerator"), ("Secret", "secretGenerator")] {
             for (i, spec) in list(doc, field).iter().enumerate() {
-                let origin = Origin::builtin(&k.file, &format!("{kind}Generator"), None);
+                let origin = self.tag(Origin::builtin(&k.file, &format!("{kind}Generator"), None));
                 self.generate(k, kind, spec, global, acc, &format!("{field}[{i}]"), origin)?;
             }
         }
@@ -247,14 +350,14 @@ impl Builder<'_> {
                 let kind = get_str(&cfg, "kind").unwrap_or("").to_owned();
                 match kind.as_str() {
                     "ConfigMapGenerator" | "SecretGenerator" => {
-                        let origin = Origin::builtin(&file, &kind, Some(&cfg));
+                        let origin = self.tag(Origin::builtin(&file, &kind, Some(&cfg)));
                         let kind = kind.trim_end_matches("Generator").to_owned();
                         let spec = flatten_generator(&cfg);
                         self.generate(k, &kind, &spec, None, acc, "generators", origin)?;
                     }
                     "IAMPolicyGenerator" if get_str(&cfg, "apiVersion") == Some("builtin") => {
                         let mut r = iam_policy(&cfg).map_err(|m| self.invalid(k, "generators", m))?;
-                        r.origin = Some(Origin::builtin(&file, &kind, Some(&cfg)));
+                        r.origin = Some(self.tag(Origin::builtin(&file, &kind, Some(&cfg))));
                         append(acc, r).map_err(|m| self.invalid(k, "generators", m))?;
                     }
                     _ => return Err(self.plugin_error(k, "generators", &cfg)),
@@ -264,11 +367,17 @@ impl Builder<'_> {
         // components
         for c in strings(doc, "components") {
             if is_remote(&c) {
-                return Err(KustomizeError::unsupported(
-                    &shown(&k.file),
-                    "components",
-                    format!("remote component {c}: remote resources are not supported"),
-                ));
+                let (target, tree, comp) = self.load_remote(k, "components", &c)?;
+                if !comp.component {
+                    return Err(self.invalid(
+                        k,
+                        "components",
+                        format!("accumulating components: expected kind 'Component' for '{c}'"),
+                    ));
+                }
+                let taken = std::mem::take(acc);
+                *acc = self.run_remote(&target, &*tree, &comp, taken)?;
+                continue;
             }
             let dir = join(&k.dir, &c).map_err(|()| KustomizeError::Forbidden {
                 message: format!("component '{c}' leaves the repository root"),
@@ -311,13 +420,18 @@ impl Builder<'_> {
 
     fn accumulate(&mut self, k: &Kust, entry: &str, acc: &mut Acc) -> KResult<()> {
         if is_remote(entry) {
-            return Err(KustomizeError::unsupported(
-                &shown(&k.file),
-                "resources",
-                format!(
-                    "remote resource {entry}: remote git and http resources are not supported by the native kustomize renderer"
-                ),
-            ));
+            let (target, tree, sub) = self.load_remote(k, "resources", entry)?;
+            if sub.component {
+                return Err(self.invalid(
+                    k,
+                    "resources",
+                    format!(
+                        "accumulating resources from '{entry}': expected kind != 'Component' for a resource"
+                    ),
+                ));
+            }
+            let sub_acc = self.run_remote(&target, &*tree, &sub, Acc::default())?;
+            return self.merge(k, acc, sub_acc);
         }
         if entry.starts_with('/') {
             return Err(KustomizeError::Forbidden {
@@ -358,17 +472,7 @@ impl Builder<'_> {
                     )));
                 }
                 let sub_acc = self.run(&sub, Acc::default()).map_err(wrap)?;
-                for r in sub_acc.res {
-                    append(acc, r).map_err(|m| self.invalid(k, "resources", m))?;
-                }
-                for v in sub_acc.vars {
-                    if acc.vars.iter().any(|x| x.name == v.name) {
-                        return Err(self.invalid(k, "vars", format!("var '{}' already encountered", v.name)));
-                    }
-                    acc.vars.push(v);
-                }
-                acc.config.extend(sub_acc.config);
-                Ok(())
+                self.merge(k, acc, sub_acc)
             }
             Err(e) if e.kind() == ErrorKind::Forbidden => Err(engine_err(&e, &path)),
             Err(_) => {
@@ -382,12 +486,28 @@ impl Builder<'_> {
                     .read_file(&path)
                     .map_err(|e| wrap(engine_err(&e, &path)))?;
                 let text = String::from_utf8_lossy(&bytes);
-                for r in load_resources(&text, &path).map_err(wrap)? {
+                for mut r in load_resources(&text, &path).map_err(wrap)? {
+                    r.origin = r.origin.map(|o| self.tag(o));
                     append(acc, r).map_err(|m| self.invalid(k, "resources", m))?;
                 }
                 Ok(())
             }
         }
+    }
+
+    /// Adds a built base's resources, vars and configurations to `acc`.
+    fn merge(&self, k: &Kust, acc: &mut Acc, sub_acc: Acc) -> KResult<()> {
+        for r in sub_acc.res {
+            append(acc, r).map_err(|m| self.invalid(k, "resources", m))?;
+        }
+        for v in sub_acc.vars {
+            if acc.vars.iter().any(|x| x.name == v.name) {
+                return Err(self.invalid(k, "vars", format!("var '{}' already encountered", v.name)));
+            }
+            acc.vars.push(v);
+        }
+        acc.config.extend(sub_acc.config);
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -445,7 +565,8 @@ impl Builder<'_> {
 
     fn transform(&mut self, k: &Kust, acc: &mut Acc) -> KResult<()> {
         let doc = &k.doc;
-        let here = |kind: &str| Origin::builtin(&k.file, kind, None);
+        let remote = self.remote.clone();
+        let here = |kind: &str| tag_origin(&remote, Origin::builtin(&k.file, kind, None));
         // patchesStrategicMerge
         for (i, p) in strings(doc, "patchesStrategicMerge").iter().enumerate() {
             let field = format!("patchesStrategicMerge[{i}]");
@@ -601,7 +722,7 @@ impl Builder<'_> {
             for (cfg, file) in self.plugin_configs(k, &t, "transformers")? {
                 self.builtin_transformer(k, &cfg, acc)?;
                 let kind = get_str(&cfg, "kind").unwrap_or("");
-                note(acc, Origin::builtin(&file, kind, Some(&cfg)));
+                note(acc, self.tag(Origin::builtin(&file, kind, Some(&cfg))));
             }
         }
         Ok(())
@@ -1180,6 +1301,8 @@ pub(crate) fn build_values(
         tree,
         opts,
         stack: Vec::new(),
+        key: String::new(),
+        remote: None,
     };
     let mut k = b.load_kust(path)?.ok_or_else(|| KustomizeError::Invalid {
         file: shown(path),

@@ -14,8 +14,12 @@
 //! match case-insensitively, as in kustomize. Patches use the shared implementations of
 //! [`gitops_core::patch`].
 //!
-//! Not supported: remote resources (Git URLs, HTTP), `helmCharts`, exec/container plugins and
-//! custom OpenAPI schemas; these are [`KustomizeError::Unsupported`].
+//! Remote bases and components (Git URLs in kustomize's forms, see [`RemoteTarget`]) are built
+//! from trees of the [`SourceResolver`] given with [`BuildOptions::with_remote`]; without one
+//! they are [`KustomizeError::Unsupported`].
+//!
+//! Not supported: HTTP resources (single files by URL), `helmCharts`, exec/container plugins
+//! and custom OpenAPI schemas; these are [`KustomizeError::Unsupported`].
 //!
 //! ```
 //! use gitops_render::FsTree;
@@ -41,6 +45,7 @@ mod generate;
 mod nameref;
 mod patches;
 mod regex;
+mod remote;
 mod renderer;
 mod replace;
 mod res;
@@ -51,10 +56,11 @@ mod util;
 pub use emit::{to_yaml, value_to_yaml};
 
 pub(crate) use crate::KUSTOMIZATION_FILES as KUSTOMIZATION_NAMES;
+pub use remote::RemoteTarget;
 pub use renderer::KustomizeRenderer;
 
 use gitops_core::Object;
-use gitops_core::engine::SourceTree;
+use gitops_core::engine::{ErrorKind, SharedSourceResolver, SourceResolver, SourceTree};
 
 /// The output order of a build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,6 +96,8 @@ pub struct BuildOptions {
     pub reorder: Reorder,
     /// File load restrictions.
     pub load_restrictions: LoadRestrictions,
+    /// Where remote targets are loaded from; `None` refuses them.
+    remote: Option<remote::Remote>,
 }
 
 impl BuildOptions {
@@ -103,6 +111,21 @@ impl BuildOptions {
     pub fn with_load_restrictions(mut self, restrictions: LoadRestrictions) -> Self {
         self.load_restrictions = restrictions;
         self
+    }
+
+    /// Options that build remote bases and components (`https://github.com/org/repo//dir?ref=v1`,
+    /// see [`RemoteTarget`]) from the trees `resolver` returns for their repository URL and
+    /// `ref` (as `repoURL` and `targetRevision`; no `ref` is `HEAD`). A
+    /// [`GitResolver`](crate::GitResolver) or [`DefaultResolver`](crate::DefaultResolver) fits.
+    /// Load restrictions apply inside the remote tree as in the local one.
+    pub fn with_remote(mut self, resolver: SharedSourceResolver) -> Self {
+        self.remote = Some(remote::Remote(resolver));
+        self
+    }
+
+    /// The resolver remote targets are loaded with, if any.
+    pub fn remote(&self) -> Option<&dyn SourceResolver> {
+        self.remote.as_ref().map(|r| &*r.0 as &dyn SourceResolver)
     }
 
     /// Parses Argo CD's `kustomize.buildOptions` flags (`--load-restrictor
@@ -169,6 +192,20 @@ pub enum KustomizeError {
         /// The field (`resources`, `patches[0]`, …).
         field: String,
         /// What is wrong.
+        message: String,
+    },
+    /// A remote target could not be loaded: the resolver's error.
+    #[error("{file}: {field}: remote target {target}: {message}")]
+    Remote {
+        /// The kustomization file.
+        file: String,
+        /// The field (`resources`, `components`).
+        field: String,
+        /// The entry as written.
+        target: String,
+        /// The resolver's error kind (`Unavailable` for an unreachable repository, …).
+        kind: ErrorKind,
+        /// The resolver's message.
         message: String,
     },
     /// A feature this engine does not implement.

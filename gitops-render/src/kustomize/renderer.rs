@@ -1,7 +1,7 @@
 //! [`KustomizeRenderer`]: Argo CD's `Kustomize` source type over the native engine.
 
 use gitops_core::Object;
-use gitops_core::engine::{EngineError, RenderInput, Renderer};
+use gitops_core::engine::{EngineError, RenderInput, Renderer, SharedSourceResolver};
 use gitops_core::model::SourceKustomize;
 use serde_json::{Map, Value, json};
 
@@ -16,7 +16,9 @@ use super::{BuildOptions, KustomizeError, build_with_kustomization};
 ///   directly in the source path.
 /// - Errors: a kustomization that cannot be built is
 ///   [`ErrorKind::Invalid`](gitops_core::engine::ErrorKind::Invalid); a refused path
-///   `Forbidden`; remote resources, plugins and Helm charts `Unsupported`.
+///   `Forbidden`; a remote target that cannot be loaded the resolver's kind; remote targets
+///   without a resolver ([`with_remote_resolver`](Self::with_remote_resolver)), plugins and
+///   Helm charts `Unsupported`.
 #[derive(Debug, Clone, Default)]
 pub struct KustomizeRenderer {
     options: BuildOptions,
@@ -35,6 +37,15 @@ impl KustomizeRenderer {
     /// [`BuildOptions::from_flags`]).
     pub fn with_options(options: BuildOptions) -> Self {
         KustomizeRenderer { options }
+    }
+
+    /// The renderer loading remote bases and components (`https://github.com/org/repo//dir?ref=v1`)
+    /// through `resolver`, typically the one the engine resolves sources with (see
+    /// [`BuildOptions::with_remote`]). Without it remote targets are `Unsupported`.
+    #[must_use]
+    pub fn with_remote_resolver(mut self, resolver: SharedSourceResolver) -> Self {
+        self.options = self.options.with_remote(resolver);
+        self
     }
 }
 
@@ -97,6 +108,7 @@ fn to_engine(e: KustomizeError) -> EngineError {
     match &e {
         KustomizeError::Forbidden { .. } => EngineError::forbidden(e.to_string()),
         KustomizeError::Unsupported { .. } => EngineError::unsupported(e.to_string()),
+        KustomizeError::Remote { kind, .. } => EngineError::new(*kind, e.to_string()),
         KustomizeError::Io { .. } => EngineError::invalid(e.to_string()),
         _ => EngineError::invalid(e.to_string()),
     }

@@ -94,6 +94,15 @@ pub(crate) enum Origin {
         /// `apiVersion`, `kind`, and optional `name` and `namespace` of the plugin config.
         by: Vec<(&'static str, String)>,
     },
+    /// An origin in a remote repository; the inner origin's paths are relative to its root.
+    Remote {
+        /// The repository URL.
+        repo: String,
+        /// The `ref` (empty when none was given).
+        reference: String,
+        /// The origin in the repository's tree.
+        inner: Box<Origin>,
+    },
 }
 
 impl Origin {
@@ -122,6 +131,24 @@ impl Origin {
         let mut lines = Vec::new();
         match self {
             Origin::File(p) => lines.push(format!("path: {}", q(&super::util::relative(root, p)))),
+            Origin::Remote {
+                repo,
+                reference,
+                inner,
+            } => {
+                // kustomize's field order: path, repo, ref, configuredIn, configuredBy
+                let mut remote = vec![format!("repo: {}", q(repo))];
+                if !reference.is_empty() {
+                    remote.push(format!("ref: {}", q(reference)));
+                }
+                let inner_text = inner.to_yaml("", false);
+                let mut inner_lines: Vec<String> = inner_text.lines().map(str::to_owned).collect();
+                let at = usize::from(inner_lines.first().is_some_and(|l| l.starts_with("path:")));
+                let tail = inner_lines.split_off(at.min(inner_lines.len()));
+                lines.extend(inner_lines);
+                lines.extend(remote);
+                lines.extend(tail);
+            }
             Origin::Plugin { configured_in, by } => {
                 lines.push(format!(
                     "configuredIn: {}",

@@ -148,8 +148,9 @@ fn source(url: &str, rev: &str, path: &str) -> ApplicationSource {
     }
 }
 
-/// The resolution cases shared by file:// and git://.
-fn check_resolution(f: &Fixture, url: &str) {
+/// The resolution cases shared by file:// and git://; `fetches` is the number of pack fetches
+/// expected (none for file://, read in place).
+fn check_resolution(f: &Fixture, url: &str, fetches: u64) {
     let git = GitResolver::new(f.cache());
     let r = |rev: &str| {
         git.resolve_revision(url, rev, "")
@@ -198,15 +199,18 @@ fn check_resolution(f: &Fixture, url: &str) {
     );
     let e = fails(git.resolve(&source(url, "main", "apps/missing"), &ResolveContext::default()));
     assert_eq!(e.kind(), ErrorKind::NotFound);
-    // One ref listing per distinct resolve round within the TTL: only the first one connected.
+    // One ref listing per distinct resolve round within the TTL: only the first one connected
+    // (or read the refs of the local repository).
     assert_eq!(git.stats().ls_remotes, 1, "{:?}", git.stats());
-    assert_eq!(git.stats().fetches, 1, "{:?}", git.stats());
+    assert_eq!(git.stats().fetches, fetches, "{:?}", git.stats());
 }
 
 #[test]
 fn resolves_revisions_over_file_urls() {
     let f = Fixture::new();
-    check_resolution(&f, &f.file_url());
+    check_resolution(&f, &f.file_url(), 0);
+    // Read in place: nothing was written to the cache directory.
+    assert!(!f.cache().exists());
 }
 
 /// A `git daemon` on a free loopback port, killed on drop.
@@ -285,7 +289,7 @@ fn resolves_revisions_over_git_daemon() {
     let Some(daemon) = daemon_or_skip(f.tmp.path()) else {
         return;
     };
-    check_resolution(&f, &format!("git://127.0.0.1:{}/src", daemon.port));
+    check_resolution(&f, &format!("git://127.0.0.1:{}/src", daemon.port), 1);
 }
 
 #[test]
@@ -323,7 +327,7 @@ fn resolves_revisions_over_smart_http() {
     let Some(server) = http_or_skip(f.tmp.path(), None) else {
         return;
     };
-    check_resolution(&f, &server.url("src"));
+    check_resolution(&f, &server.url("src"), 1);
     assert!(server.authorizations().iter().all(Option::is_none));
 }
 
@@ -452,9 +456,8 @@ fn tree_at_commit_matches_ls_tree_and_renders() {
             assert_eq!(got.trim(), expected, "{file}");
         }
     }
-    // Nothing was checked out in the cache: a bare repository.
-    let dir = git.repo_dir(&f.file_url());
-    assert!(dir.join("HEAD").is_file() && !dir.join("apps").exists());
+    // A file:// repository is read in place: nothing was copied or checked out in the cache.
+    assert!(!git.repo_dir(&f.file_url()).exists() && !f.cache().exists());
 
     // Render an app path from the Git tree.
     let resolver = DefaultResolver::with_git(Arc::new(GitResolver::new(f.cache())));
@@ -493,15 +496,17 @@ fn git_ls_files(dir: &Path, commit: &str) -> Vec<String> {
 fn cache_avoids_fetches_and_sees_branch_moves_after_the_ttl() {
     let f = Fixture::new();
     let url = f.file_url();
+    // file:// is read in place: reading its refs counts as an ls-remote, nothing is fetched.
     let git = GitResolver::new(f.cache()).with_ref_cache_ttl(Duration::from_millis(300));
     assert_eq!(git.resolve_revision(&url, "main", "").unwrap(), f.c3);
-    assert_eq!(git.stats().fetches, 1);
-    // Same revision within the TTL: no network at all.
+    assert_eq!(git.stats().ls_remotes, 1);
+    assert_eq!(git.stats().fetches, 0);
+    // Same revision within the TTL: the refs are not read again.
     assert_eq!(git.resolve_revision(&url, "main", "").unwrap(), f.c3);
     assert_eq!(git.resolve_revision(&url, "v1.0.0", "").unwrap(), f.c1);
     assert_eq!(git.stats().ls_remotes, 1);
-    assert_eq!(git.stats().fetches, 1);
-    // A full SHA already cached: no network, and the tree object is reused.
+    assert_eq!(git.stats().fetches, 0);
+    // A full SHA: no ref listing, and the tree object is reused.
     let t1 = git.tree(&url, &f.c1).unwrap();
     let t2 = git.tree(&url, &f.c1).unwrap();
     assert!(Arc::ptr_eq(&t1, &t2));
@@ -510,7 +515,7 @@ fn cache_avoids_fetches_and_sees_branch_moves_after_the_ttl() {
         .unwrap();
     assert_eq!(tree.revision(), f.c2);
     assert_eq!(git.stats().ls_remotes, 1);
-    assert_eq!(git.stats().fetches, 1);
+    assert_eq!(git.stats().fetches, 0);
 
     // The branch moves: still the cached commit within the TTL, the new one after it.
     write(&f.src(), "apps/guestbook/cm.yaml", &cm("guestbook-v4"));
@@ -519,18 +524,18 @@ fn cache_avoids_fetches_and_sees_branch_moves_after_the_ttl() {
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(git.resolve_revision(&url, "main", "").unwrap(), c4);
     assert_eq!(git.stats().ls_remotes, 2);
-    assert_eq!(git.stats().fetches, 2);
-    // After the TTL again, unchanged: refs listed, nothing fetched.
+    assert_eq!(git.stats().fetches, 0);
+    // After the TTL again, unchanged: refs read again.
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(git.resolve_revision(&url, "main", "").unwrap(), c4);
     assert_eq!(git.stats().ls_remotes, 3);
-    assert_eq!(git.stats().fetches, 2);
+    assert_eq!(git.stats().fetches, 0);
     // A hard refresh lists refs again at once.
     git.invalidate_refs(&url);
     assert_eq!(git.resolve_revision(&url, "HEAD", "").unwrap(), c4);
     assert_eq!(git.stats().ls_remotes, 4);
 
-    // A second resolver on the same cache directory finds the commits on disk.
+    // A second resolver finds a commit by SHA in the repository, without listing refs.
     let again = GitResolver::new(f.cache());
     assert_eq!(again.resolve_revision(&url, &f.c2, "").unwrap(), f.c2);
     assert_eq!(again.stats().ls_remotes + again.stats().fetches, 0);
@@ -541,7 +546,20 @@ fn unreachable_remote_keeps_serving_the_last_good_commit() {
     let f = Fixture::new();
     let url = f.file_url();
     let git = GitResolver::new(f.cache()).with_ref_cache_ttl(Duration::ZERO);
-    assert_eq!(git.resolve_revision(&url, "main", "").unwrap(), f.c3);
+    // file:// is read in place, so the last good commit is served from the tree cache: the
+    // trees were served before the repository went away.
+    let before = git
+        .resolve(
+            &source(&url, "main", "apps/guestbook"),
+            &ResolveContext::default(),
+        )
+        .unwrap();
+    assert_eq!(before.revision(), f.c3);
+    assert_eq!(
+        before.read_file("apps/guestbook/cm.yaml").unwrap(),
+        cm("guestbook-v2").as_bytes()
+    );
+    git.tree(&url, &f.c1).unwrap();
     assert!(git.last_error(&url).is_none());
     std::fs::rename(f.src(), f.tmp.path().join("moved")).unwrap();
 
@@ -552,10 +570,7 @@ fn unreachable_remote_keeps_serving_the_last_good_commit() {
         )
         .unwrap();
     assert_eq!(tree.revision(), f.c3);
-    assert_eq!(
-        tree.read_file("apps/guestbook/cm.yaml").unwrap(),
-        cm("guestbook-v2").as_bytes()
-    );
+    assert!(Arc::ptr_eq(&tree, &before), "the cached tree is served");
     let err = git.last_error(&url).expect("the error is reported");
     assert!(
         err.starts_with(&format!("repository {url} at revision main")),
@@ -565,8 +580,10 @@ fn unreachable_remote_keeps_serving_the_last_good_commit() {
     let e = git.resolve_revision(&url, "dev", "").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     assert!(e.is_retryable());
-    // A cached commit by SHA needs no remote.
+    // A commit by SHA whose tree is cached needs no repository; another one is unavailable.
     assert_eq!(git.resolve_revision(&url, &f.c1, "").unwrap(), f.c1);
+    let e = git.resolve_revision(&url, &f.c2, "").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
 
     // Back online: the error is cleared.
     std::fs::rename(f.tmp.path().join("moved"), f.src()).unwrap();

@@ -3,13 +3,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use gitops_core::engine::{AppContext, ErrorKind, RenderInput, Renderer};
 use gitops_core::model::{ApplicationSource, KustomizePatch, SourceKustomize};
-use gitops_render::FsTree;
 use gitops_render::kustomize::{
     BuildOptions, KustomizeError, KustomizeRenderer, LoadRestrictions, Reorder, build, to_yaml,
 };
+use gitops_render::{DefaultResolver, FsTree, GitResolver};
 use serde_json::Value;
 
 use crate::temp_repo;
@@ -607,5 +608,120 @@ fn print_case() {
     match build(&tree, bp, &options(&case)) {
         Ok(objs) => print!("<<<\n{}>>>\n", to_yaml(&objs)),
         Err(e) => println!("error: {e}"),
+    }
+}
+
+/// Runs `git` in `dir` with a user-independent configuration.
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "tag.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn deployment(image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: {image}\n"
+    )
+}
+
+/// A git repository with `base/` holding a Deployment of `nginx:1.0` at tag `v1.0.0` and of
+/// `nginx:2.0` on `main`, plus a `component/` Component at both.
+fn remote_base_repo() -> tempfile::TempDir {
+    let repo = temp_repo(&[
+        ("base/kustomization.yaml", "resources:\n- deployment.yaml\n"),
+        ("base/deployment.yaml", &deployment("nginx:1.0")),
+        (
+            "component/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\ncommonLabels:\n  from: component\n",
+        ),
+    ]);
+    git(repo.path(), &["init", "-q"]);
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "v1"]);
+    git(repo.path(), &["tag", "v1.0.0"]);
+    std::fs::write(repo.path().join("base/deployment.yaml"), deployment("nginx:2.0")).expect("ok");
+    git(repo.path(), &["commit", "-q", "-am", "v2"]);
+    repo
+}
+
+fn image_of(o: &gitops_core::Object) -> String {
+    o.as_value()["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn remote_git_base_at_a_tag() {
+    let remote = remote_base_repo();
+    let cache = tempfile::tempdir().expect("ok");
+    let url = format!("file://{}", remote.path().display());
+    let overlay = temp_repo(&[(
+        "kustomization.yaml",
+        &format!(
+            "namePrefix: dev-\nbuildMetadata: [originAnnotations]\nresources:\n- {url}//base?ref=v1.0.0\ncomponents:\n- {url}//component\n"
+        ),
+    )]);
+    let tree = FsTree::open(overlay.path(), "local").expect("ok");
+    let opts = BuildOptions::default().with_remote(Arc::new(GitResolver::new(cache.path())));
+    let objects = build(&tree, "", &opts).expect("ok");
+    assert_eq!(objects.len(), 1);
+    let d = &objects[0];
+    assert_eq!(d.name(), "dev-web");
+    assert_eq!(image_of(d), "nginx:1.0", "the tagged content");
+    assert_eq!(d.as_value()["metadata"]["labels"]["from"], "component");
+    assert_eq!(
+        d.as_value()["metadata"]["annotations"]["config.kubernetes.io/origin"],
+        format!("path: base/deployment.yaml\nrepo: {url}\nref: v1.0.0\n")
+    );
+
+    // without a ref: the default branch
+    let head = temp_repo(&[("kustomization.yaml", &format!("resources:\n- {url}//base\n"))]);
+    let tree = FsTree::open(head.path(), "local").expect("ok");
+    let objects = build(&tree, "", &opts).expect("ok");
+    assert_eq!(image_of(&objects[0]), "nginx:2.0");
+
+    // the renderer, with the engine's resolver
+    let renderer =
+        KustomizeRenderer::new().with_remote_resolver(Arc::new(DefaultResolver::new(cache.path())));
+    let app = AppContext::default();
+    let source = ApplicationSource::default();
+    let tree = FsTree::open(overlay.path(), "local").expect("ok");
+    let objects = renderer
+        .render(&RenderInput::new(&app, &source, &tree, ""))
+        .expect("ok");
+    assert_eq!(image_of(&objects[0]), "nginx:1.0");
+
+    // a missing ref is the resolver's error; a path leaving the repository is refused
+    for (entry, forbidden) in [
+        (format!("{url}//base?ref=v9.9.9"), false),
+        (format!("{url}//../x"), true),
+    ] {
+        let bad = temp_repo(&[("kustomization.yaml", &format!("resources:\n- {entry}\n"))]);
+        let tree = FsTree::open(bad.path(), "local").expect("ok");
+        let e = build(&tree, "", &opts).expect_err("refused");
+        assert_eq!(matches!(e, KustomizeError::Forbidden { .. }), forbidden, "{e}");
+        assert!(e.to_string().contains(&entry) || forbidden, "{e}");
     }
 }
