@@ -114,30 +114,37 @@ impl SourceResolver for LocalResolver {
             EngineError::new(e.kind(), msg).with_source(e)
         })?;
         let path = source.normalized_path();
-        let shown = if path.is_empty() { "." } else { path.as_str() };
-        match tree.entry_kind(&path) {
-            Ok(EntryKind::Dir) => {}
-            Ok(_) => {
-                return Err(EngineError::not_found(format!(
-                    "path {shown} in repository {url} is not a directory"
-                )));
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(EngineError::not_found(format!(
-                    "path {shown} does not exist in repository {url}"
-                ))
-                .with_source(e));
-            }
-            Err(e) if e.kind() == ErrorKind::Forbidden => {
-                return Err(EngineError::forbidden(format!(
-                    "path {shown} of repository {url} is not allowed: {}",
-                    e.message()
-                ))
-                .with_source(e));
-            }
-            Err(e) => return Err(e),
-        }
+        check_app_dir(tree.entry_kind(&path), &path, url, "")?;
         Ok(Arc::new(tree))
+    }
+}
+
+/// Checks that the application's `path` of repository `repo` is a directory, given what the
+/// tree said it is (`kind`): `NotFound` when it is something else or does not exist,
+/// `Forbidden` when the tree refused it, other errors unchanged. `at` follows the repository in
+/// the `NotFound` messages (` at revision main`, or empty).
+pub(crate) fn check_app_dir(
+    kind: Result<EntryKind, EngineError>,
+    path: &str,
+    repo: &str,
+    at: &str,
+) -> Result<(), EngineError> {
+    let shown = if path.is_empty() { "." } else { path };
+    match kind {
+        Ok(EntryKind::Dir) => Ok(()),
+        Ok(_) => Err(EngineError::not_found(format!(
+            "path {shown} in repository {repo}{at} is not a directory"
+        ))),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(EngineError::not_found(format!(
+            "path {shown} does not exist in repository {repo}{at}"
+        ))
+        .with_source(e)),
+        Err(e) if e.kind() == ErrorKind::Forbidden => Err(EngineError::forbidden(format!(
+            "path {shown} of repository {repo} is not allowed: {}",
+            e.message()
+        ))
+        .with_source(e)),
+        Err(e) => Err(e),
     }
 }
 

@@ -17,30 +17,13 @@ use gitops_core::engine::{ResolveContext, SourceResolver, SourceTree};
 use gitops_core::model::ApplicationSource;
 use gitops_render::git::{DefaultResolver, GitResolver};
 
+#[path = "render/support.rs"]
+mod support;
+
+use support::run_git;
+
 /// Set in the child process: the directory holding the `src` repository, `cache` and `marker`.
 const CHILD_ENV: &str = "GITOPS_RENDER_GIT_IN_PLACE_CHILD";
-
-fn run_git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .args(["-c", "init.defaultBranch=main", "-c", "tag.gpgsign=false"])
-        .args(["-c", "commit.gpgsign=false"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 fn commit(dir: &Path, file: &str, content: &str) -> String {
     let path = dir.join(file);

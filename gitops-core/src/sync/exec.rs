@@ -80,6 +80,16 @@ fn res_key(r: &ResourceResult) -> String {
     result_key(&r.group, &r.kind, &r.namespace, &r.name, r.sync_phase)
 }
 
+/// The keys ([`res_key`]) of the resources the operation has already recorded a result for.
+fn done_keys(state: &OperationState) -> BTreeSet<String> {
+    state
+        .sync_result
+        .iter()
+        .flat_map(|s| &s.resources)
+        .map(res_key)
+        .collect()
+}
+
 pub(super) fn kubectl_name(o: &ObjectRef) -> String {
     let kind = o.kind.to_lowercase();
     if o.group.is_empty() {
@@ -436,12 +446,7 @@ impl Syncer {
         }
 
         let apply_out_of_sync_only = app.has_sync_option("ApplyOutOfSyncOnly", "true");
-        let done: BTreeSet<String> = state
-            .sync_result
-            .iter()
-            .flat_map(|s| &s.resources)
-            .map(res_key)
-            .collect();
+        let done = done_keys(state);
         let pending: Vec<&Task> = plan
             .tasks()
             .filter(|t| t.phase != SyncPhase::SyncFail && !done.contains(&task_key(t)))
@@ -679,12 +684,7 @@ impl Syncer {
         propagation: Propagation,
         changes: &mut Vec<Change>,
     ) -> Result<StepOutcome, SyncError> {
-        let done: BTreeSet<String> = state
-            .sync_result
-            .iter()
-            .flat_map(|s| &s.resources)
-            .map(res_key)
-            .collect();
+        let done = done_keys(state);
         let not_started: Vec<&Task> = plan
             .tasks()
             .filter(|t| t.phase == SyncPhase::SyncFail && !done.contains(&task_key(t)))

@@ -97,13 +97,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
-use gitops_core::engine::{
-    EngineError, EntryKind, ErrorKind, ResolveContext, SharedSourceTree, SourceResolver,
-};
+use gitops_core::engine::{EngineError, ErrorKind, ResolveContext, SharedSourceTree, SourceResolver};
 use gitops_core::model::ApplicationSource;
 use gix::ObjectId;
 
-use crate::resolve::{LocalResolver, is_remote};
+use crate::resolve::{LocalResolver, check_app_dir, is_remote};
 use crate::tree::{DEFAULT_MAX_DIR_ENTRIES, DEFAULT_MAX_FILE_BYTES, lowercase_first};
 use revision::{RemoteRef, Resolution};
 use url::Transport;
@@ -1047,23 +1045,13 @@ impl SourceResolver for GitResolver {
         let commit = self.resolve_revision(&repo_url, rev, tag_prefix)?;
         let tree = self.tree(&repo_url, &commit)?;
         let path = source.normalized_path();
-        let shown = if path.is_empty() { "." } else { path.as_str() };
-        match tree.entry_kind(&path) {
-            Ok(EntryKind::Dir) => Ok(tree),
-            Ok(_) => Err(EngineError::not_found(format!(
-                "path {shown} in repository {label} at revision {rev} is not a directory"
-            ))),
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(EngineError::not_found(format!(
-                "path {shown} does not exist in repository {label} at revision {rev}"
-            ))
-            .with_source(e)),
-            Err(e) if e.kind() == ErrorKind::Forbidden => Err(EngineError::forbidden(format!(
-                "path {shown} of repository {label} is not allowed: {}",
-                e.message()
-            ))
-            .with_source(e)),
-            Err(e) => Err(e),
-        }
+        check_app_dir(
+            tree.entry_kind(&path),
+            &path,
+            &label,
+            &format!(" at revision {rev}"),
+        )?;
+        Ok(tree)
     }
 }
 

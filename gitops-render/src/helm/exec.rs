@@ -162,6 +162,39 @@ pub(crate) enum RunError {
     Io(String),
 }
 
+/// The standard output of a tool [`run`] with `timeout`, as text, or the error the renderers
+/// report: `spawn` words a tool that could not be started, `subject` (`helm template in …`)
+/// begins the messages for a timeout, a failed exit and output that is not UTF-8, and
+/// `io_subject` the message for an I/O failure.
+pub(crate) fn stdout_text(
+    result: Result<ToolOutput, RunError>,
+    timeout: Duration,
+    subject: &str,
+    io_subject: &str,
+    spawn: impl FnOnce(&io::Error) -> String,
+) -> Result<String, EngineError> {
+    let out = match result {
+        Ok(out) => out,
+        Err(RunError::Spawn(e)) => return Err(EngineError::unsupported(spawn(&e))),
+        Err(RunError::Timeout) => {
+            return Err(EngineError::timeout(format!(
+                "{subject} did not finish within {}s and was killed",
+                timeout.as_secs_f64()
+            )));
+        }
+        Err(RunError::Io(e)) => return Err(EngineError::other(format!("{io_subject}: {e}"))),
+    };
+    if !out.status.success() {
+        return Err(EngineError::invalid(format!(
+            "{subject} failed ({}): {}",
+            out.status,
+            out.stderr_text()
+        )));
+    }
+    String::from_utf8(out.stdout)
+        .map_err(|_| EngineError::invalid(format!("{subject} wrote output that is not UTF-8")))
+}
+
 /// Runs `cmd` (stdin closed, output captured) in its own process group, killing the group when
 /// it runs longer than `timeout`: `TERM`, then `KILL` after a grace period (Argo CD's
 /// behaviour).

@@ -23,7 +23,7 @@ use gitops_core::load;
 use gitops_core::model::{SourceHelm, SourceType};
 
 use crate::detect::detect_source_type;
-use exec::{COPY_LIMITS, RunError, TempDir, join_tree_path, shown};
+use exec::{COPY_LIMITS, TempDir, join_tree_path, shown};
 pub use exec::{build_env, envsubst};
 
 /// The environment variable [`HelmRenderer::from_env`] reads the helm binary from.
@@ -287,33 +287,9 @@ impl HelmRenderer {
             let _ = std::fs::remove_file(&lock);
         }
         let at = shown(input.path);
-        let out = match result {
-            Ok(out) => out,
-            Err(RunError::Spawn(e)) => {
-                return Err(EngineError::unsupported(format!(
-                    "cannot run {}: {e}",
-                    binary.display()
-                )));
-            }
-            Err(RunError::Timeout) => {
-                return Err(EngineError::timeout(format!(
-                    "helm template in {at} did not finish within {}s and was killed",
-                    self.timeout.as_secs_f64()
-                )));
-            }
-            Err(RunError::Io(e)) => {
-                return Err(EngineError::other(format!("helm template in {at}: {e}")));
-            }
-        };
-        if !out.status.success() {
-            return Err(EngineError::invalid(format!(
-                "helm template in {at} failed ({}): {}",
-                out.status,
-                out.stderr_text()
-            )));
-        }
-        let text = String::from_utf8(out.stdout).map_err(|_| {
-            EngineError::invalid(format!("helm template in {at} wrote output that is not UTF-8"))
+        let subject = format!("helm template in {at}");
+        let text = exec::stdout_text(result, self.timeout, &subject, &subject, |e| {
+            format!("cannot run {}: {e}", binary.display())
         })?;
         let loaded = load::load_objects(&text, &format!("helm template output for {at}"))
             .map_err(|e| EngineError::invalid(e.to_string()))?;

@@ -16,7 +16,7 @@ use serde_json::Value;
 pub use config::{PluginCommand, PluginConfig, PluginDiscover};
 
 use crate::helm::build_env;
-use crate::helm::exec::{self, COPY_LIMITS, RunError, TempDir, shown};
+use crate::helm::exec::{self, COPY_LIMITS, TempDir, shown};
 
 /// How long each plugin command may run by default (Argo CD's `ARGOCD_EXEC_TIMEOUT`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -258,35 +258,13 @@ impl PluginRenderer {
             .args(&cmd.args)
             .current_dir(dir)
             .envs(env.iter().map(|(k, v)| (k, v)));
-        let out = match exec::run(command, self.timeout) {
-            Ok(out) => out,
-            Err(RunError::Spawn(e)) => {
-                return Err(EngineError::unsupported(format!(
-                    "plugin {name}: cannot run the {stage} command {program}: {e}"
-                )));
-            }
-            Err(RunError::Timeout) => {
-                return Err(EngineError::timeout(format!(
-                    "plugin {name}: the {stage} command did not finish within {}s and was killed",
-                    self.timeout.as_secs_f64()
-                )));
-            }
-            Err(RunError::Io(e)) => {
-                return Err(EngineError::other(format!("plugin {name}: {stage} command: {e}")));
-            }
-        };
-        if !out.status.success() {
-            return Err(EngineError::invalid(format!(
-                "plugin {name}: the {stage} command failed ({}): {}",
-                out.status,
-                out.stderr_text()
-            )));
-        }
-        String::from_utf8(out.stdout).map_err(|_| {
-            EngineError::invalid(format!(
-                "plugin {name}: the {stage} command wrote output that is not UTF-8"
-            ))
-        })
+        exec::stdout_text(
+            exec::run(command, self.timeout),
+            self.timeout,
+            &format!("plugin {name}: the {stage} command"),
+            &format!("plugin {name}: {stage} command"),
+            |e| format!("plugin {name}: cannot run the {stage} command {program}: {e}"),
+        )
     }
 }
 

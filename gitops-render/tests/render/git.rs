@@ -20,39 +20,11 @@ use gitops_render::git::{Credential, CredentialSet, DefaultResolver, GitResolver
 use gitops_render::{DirectoryRenderer, render_source};
 
 use crate::cm;
+use crate::support::run_git;
 
 mod http_server;
 
 use http_server::{HttpBackend, basic_authorization};
-
-/// Runs `git` in `dir` with a reproducible, user-independent configuration; returns stdout.
-fn run_git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "tag.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
-}
 
 fn write(dir: &Path, path: &str, content: &str) {
     let p = dir.join(path);

@@ -13,6 +13,7 @@ use gitops_render::kustomize::{
 use gitops_render::{DefaultResolver, FsTree, GitResolver};
 use serde_json::Value;
 
+use crate::support::run_git;
 use crate::temp_repo;
 
 fn conformance_dir() -> Option<PathBuf> {
@@ -611,34 +612,6 @@ fn print_case() {
     }
 }
 
-/// Runs `git` in `dir` with a user-independent configuration.
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "tag.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn deployment(image: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: {image}\n"
@@ -656,12 +629,12 @@ fn remote_base_repo() -> tempfile::TempDir {
             "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\ncommonLabels:\n  from: component\n",
         ),
     ]);
-    git(repo.path(), &["init", "-q"]);
-    git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "-q", "-m", "v1"]);
-    git(repo.path(), &["tag", "v1.0.0"]);
+    run_git(repo.path(), &["init", "-q"]);
+    run_git(repo.path(), &["add", "-A"]);
+    run_git(repo.path(), &["commit", "-q", "-m", "v1"]);
+    run_git(repo.path(), &["tag", "v1.0.0"]);
     std::fs::write(repo.path().join("base/deployment.yaml"), deployment("nginx:2.0")).expect("ok");
-    git(repo.path(), &["commit", "-q", "-am", "v2"]);
+    run_git(repo.path(), &["commit", "-q", "-am", "v2"]);
     repo
 }
 

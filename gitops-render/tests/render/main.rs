@@ -5,6 +5,7 @@ mod detect;
 mod directory;
 mod props;
 mod resolve;
+mod support;
 mod tree;
 
 use std::path::{Path, PathBuf};
