@@ -498,9 +498,7 @@ impl GitResolver {
         let label = url::redact(repo_url);
         match revision::resolve(refs, rev, tag_prefix) {
             Ok(Some(r)) => Ok(r),
-            Ok(None) => Err(EngineError::not_found(format!(
-                "repository {label}: unable to resolve '{rev}' to a commit sha"
-            ))),
+            Ok(None) => Err(unresolved(&label, rev)),
             Err(msg) => Err(EngineError::invalid(format!(
                 "repository {label} at revision {rev}: {msg}"
             ))),
@@ -526,16 +524,11 @@ impl GitResolver {
                     return Ok(found);
                 }
                 if entry.local {
-                    return Err(EngineError::not_found(format!(
-                        "repository {label}: unable to resolve '{rev}' to a commit sha"
-                    )));
+                    return Err(unresolved(&label, rev));
                 }
                 self.fetch_all(entry, repo_url, rev)?;
-                self.lookup_prefix(entry, repo_url, &prefix, rev)?.ok_or_else(|| {
-                    EngineError::not_found(format!(
-                        "repository {label}: unable to resolve '{rev}' to a commit sha"
-                    ))
-                })
+                self.lookup_prefix(entry, repo_url, &prefix, rev)?
+                    .ok_or_else(|| unresolved(&label, rev))
             }
         }
     }
@@ -577,13 +570,9 @@ impl GitResolver {
                     )))
                 }
             }
-            Resolution::ShortSha(prefix) => {
-                self.lookup_prefix(entry, repo_url, &prefix, rev)?.ok_or_else(|| {
-                    EngineError::not_found(format!(
-                        "repository {label}: unable to resolve '{rev}' to a commit sha"
-                    ))
-                })
-            }
+            Resolution::ShortSha(prefix) => self
+                .lookup_prefix(entry, repo_url, &prefix, rev)?
+                .ok_or_else(|| unresolved(&label, rev)),
         }
     }
 
@@ -1161,4 +1150,11 @@ impl SourceResolver for DefaultResolver {
             }
         }
     }
+}
+
+/// The error for a revision that names no commit.
+fn unresolved(label: &str, rev: &str) -> EngineError {
+    EngineError::not_found(format!(
+        "repository {label}: unable to resolve '{rev}' to a commit sha"
+    ))
 }

@@ -242,50 +242,43 @@ pub(crate) fn common_labels() -> Vec<FieldSpec> {
     v
 }
 
-/// `labels` with `includeTemplates` (no selectors).
-pub(crate) fn template_labels() -> Vec<FieldSpec> {
-    vec![
-        FieldSpec::new("", "ReplicationController", "spec/template/metadata/labels", true),
-        FieldSpec::new("*", "Deployment", "spec/template/metadata/labels", true),
-        FieldSpec::new("*", "ReplicaSet", "spec/template/metadata/labels", true),
-        FieldSpec::new("*", "DaemonSet", "spec/template/metadata/labels", true),
-        FieldSpec::new("apps", "StatefulSet", "spec/template/metadata/labels", true),
-        FieldSpec::new("batch", "Job", "spec/template/metadata/labels", true),
-        FieldSpec::new("batch", "CronJob", "spec/jobTemplate/metadata/labels", true),
-        FieldSpec::new(
-            "batch",
-            "CronJob",
-            "spec/jobTemplate/spec/template/metadata/labels",
-            true,
-        ),
-    ]
-}
-
-/// `commonAnnotations`.
-pub(crate) fn common_annotations() -> Vec<FieldSpec> {
-    let mut v = vec![FieldSpec::new("*", "", "metadata/annotations", true)];
-    for (g, k) in [
+/// `metadata/<field>` of the pod templates of the workload kinds (and of CronJob's job template).
+fn template_metadata(field: &str) -> Vec<FieldSpec> {
+    let mut v: Vec<FieldSpec> = [
         ("", "ReplicationController"),
         ("*", "Deployment"),
         ("*", "ReplicaSet"),
         ("*", "DaemonSet"),
         ("apps", "StatefulSet"),
         ("batch", "Job"),
-    ] {
-        v.push(FieldSpec::new(g, k, "spec/template/metadata/annotations", true));
-    }
+    ]
+    .into_iter()
+    .map(|(g, k)| FieldSpec::new(g, k, &format!("spec/template/metadata/{field}"), true))
+    .collect();
     v.push(FieldSpec::new(
         "batch",
         "CronJob",
-        "spec/jobTemplate/metadata/annotations",
+        &format!("spec/jobTemplate/metadata/{field}"),
         true,
     ));
     v.push(FieldSpec::new(
         "batch",
         "CronJob",
-        "spec/jobTemplate/spec/template/metadata/annotations",
+        &format!("spec/jobTemplate/spec/template/metadata/{field}"),
         true,
     ));
+    v
+}
+
+/// `labels` with `includeTemplates` (no selectors).
+pub(crate) fn template_labels() -> Vec<FieldSpec> {
+    template_metadata("labels")
+}
+
+/// `commonAnnotations`.
+pub(crate) fn common_annotations() -> Vec<FieldSpec> {
+    let mut v = vec![FieldSpec::new("*", "", "metadata/annotations", true)];
+    v.extend(template_metadata("annotations"));
     v
 }
 
