@@ -59,4 +59,4 @@ pub mod testing;
 pub mod time;
 
 pub use model::SyncStatusCode;
-pub use object::{GroupKind, Object, ObjectError, ObjectRef};
+pub use object::{GroupKind, Object, ObjectError, ObjectRef, value_kind};

@@ -128,8 +128,9 @@ pub enum ObjectError {
 /// `apiVersion` prefix of kustomization files, which need no `metadata.name`.
 const KUSTOMIZE_GROUP_PREFIX: &str = "kustomize.config.k8s.io/";
 
-/// Describes a JSON value's type for messages.
-pub(crate) fn value_kind(v: &Value) -> &'static str {
+/// Describes a JSON value's type for messages: `null`, `a boolean`, `a number`, `a string`,
+/// `a list` or `a mapping`.
+pub fn value_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

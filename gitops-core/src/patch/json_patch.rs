@@ -140,7 +140,7 @@ pub fn apply_in_place(doc: &mut Value, patch: &Value) -> Result<(), PatchError> 
             index: 0,
             message: format!(
                 "a json patch must be a list of operations, found {}",
-                super::type_name(patch)
+                crate::object::value_kind(patch)
             ),
         });
     };
@@ -155,7 +155,7 @@ fn apply_op(doc: &mut Value, index: usize, op: &Value) -> Result<(), PatchError>
     let Value::Object(m) = op else {
         return Err(invalid(format!(
             "operation must be a mapping, found {}",
-            super::type_name(op)
+            crate::object::value_kind(op)
         )));
     };
     let field = |name: &str| -> Result<&str, PatchError> {

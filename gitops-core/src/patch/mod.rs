@@ -84,11 +84,6 @@ pub enum PatchError {
     },
 }
 
-/// Describes a JSON value's type for messages.
-pub(crate) fn type_name(v: &Value) -> &'static str {
-    crate::object::value_kind(v)
-}
-
 /// JSON equality where numbers compare by value (`1 == 1.0`).
 pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {

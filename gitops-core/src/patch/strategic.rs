@@ -55,8 +55,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{PatchError, child_path, json_eq, json_merge, type_name};
-use crate::object::GroupKind;
+use super::{PatchError, child_path, json_eq, json_merge};
+use crate::object::{GroupKind, value_kind};
 
 /// A merge key: field name and the value a missing field counts as.
 type Key = (&'static str, Option<&'static str>);
@@ -339,7 +339,7 @@ fn merge_map(
         let Value::Array(keys) = retain else {
             return Err(PatchError::InvalidDirective {
                 path: path.to_owned(),
-                message: format!("`$retainKeys` must be a list, found {}", type_name(retain)),
+                message: format!("`$retainKeys` must be a list, found {}", value_kind(retain)),
             });
         };
         target.retain(|k, _| patch.contains_key(k) || keys.iter().any(|r| r.as_str() == Some(k)));
@@ -349,7 +349,7 @@ fn merge_map(
             let Value::Array(del) = pv else {
                 return Err(PatchError::InvalidDirective {
                     path: child_path(path, k),
-                    message: format!("expected a list, found {}", type_name(pv)),
+                    message: format!("expected a list, found {}", value_kind(pv)),
                 });
             };
             if let Some(Value::Array(list)) = target.get_mut(fieldname) {
@@ -397,7 +397,7 @@ fn merge_map(
             let Value::Array(order) = pv else {
                 return Err(PatchError::InvalidDirective {
                     path: child_path(path, k),
-                    message: format!("expected a list, found {}", type_name(pv)),
+                    message: format!("expected a list, found {}", value_kind(pv)),
                 });
             };
             let (list, _) = field(ty, fieldname);
@@ -553,7 +553,7 @@ pub fn three_way(
         return Err(PatchError::WrongType {
             path: String::new(),
             expected: "a mapping",
-            found: not_map.map_or("null", type_name),
+            found: not_map.map_or("null", value_kind),
         });
     };
     let mut deletions = Value::Object(diff_maps(o, m, ty, Mode::DeletionsOnly));

@@ -4,8 +4,8 @@
 //! `autoscaling.alpha.kubernetes.io/conditions` annotation, matching its keys case-insensitively
 //! the way Go's JSON decoder does.
 
-use gitops_core::Object;
 use gitops_core::engine::{Health, HealthCode};
+use gitops_core::{Object, value_kind};
 use serde_json::Value;
 
 use super::convert::{At, ConvError, conditions};
@@ -100,7 +100,7 @@ fn parse_annotation(raw: &str) -> Result<Vec<HpaCondition>, String> {
     let items = match value {
         Value::Null => return Ok(Vec::new()),
         Value::Array(items) => items,
-        other => return Err(format!("expected a list, found {}", describe(&other))),
+        other => return Err(format!("expected a list, found {}", value_kind(&other))),
     };
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
@@ -112,7 +112,7 @@ fn parse_annotation(raw: &str) -> Result<Vec<HpaCondition>, String> {
             }
             Value::Object(m) => m,
             other => {
-                return Err(format!("[{i}]: expected a mapping, found {}", describe(&other)));
+                return Err(format!("[{i}]: expected a mapping, found {}", value_kind(&other)));
             }
         };
         for (key, v) in entries {
@@ -130,7 +130,7 @@ fn parse_annotation(raw: &str) -> Result<Vec<HpaCondition>, String> {
                     other => {
                         return Err(format!(
                             "[{i}].{key}: expected a string, found {}",
-                            describe(&other)
+                            value_kind(&other)
                         ));
                     }
                 }
@@ -143,7 +143,7 @@ fn parse_annotation(raw: &str) -> Result<Vec<HpaCondition>, String> {
                 other => {
                     return Err(format!(
                         "[{i}].{key}: expected a string, found {}",
-                        describe(&other)
+                        value_kind(&other)
                     ));
                 }
             }
@@ -151,17 +151,6 @@ fn parse_annotation(raw: &str) -> Result<Vec<HpaCondition>, String> {
         out.push(cond);
     }
     Ok(out)
-}
-
-fn describe(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
 }
 
 #[cfg(test)]
