@@ -2,7 +2,6 @@
 //! Apps), checks the whole tree before touching the cluster, then reconciles each app — compare,
 //! sync when out of sync, write `status` into the Application object — recursively.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -868,11 +867,6 @@ fn local_repo_root(repo_url: &str, base: Option<&Path>) -> Option<PathBuf> {
     } else {
         base.map(|b| b.join(p))
     }
-}
-
-/// Groups reports by app for printing: `(name, report)` in tree order.
-pub fn reports_by_name(reports: &[AppReport]) -> BTreeMap<&str, &AppReport> {
-    reports.iter().map(|r| (r.name.as_str(), r)).collect()
 }
 
 #[cfg(test)]
